@@ -1,0 +1,67 @@
+# The two set-up commands a new user needs are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/console
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-sqlite test-postgres lint services sample-webhook clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Generated once per checkout: the secret key and webhook secrets of the embedded default.
+var/console.env:
+	mkdir -p var
+	$(PYTHON) -c 'import base64, secrets; \
+	print("SECRET_KEY=" + secrets.token_urlsafe(50)); \
+	print("CONSOLE_WEBHOOK_SECRETS=whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()); \
+	print("GENESYS_WEBHOOK_SECRET=" + secrets.token_urlsafe(32)); \
+	print("CXONE_WEBHOOK_TOKEN=" + secrets.token_urlsafe(32))' > $@
+	chmod 600 $@
+
+demo: $(VENV)/.runtime var/console.env
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py ensure_roles
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	@echo "Demo users (log in at http://$(HOST):$(PORT)/admin/):"
+	@$(PY) manage.py create_demo_users
+	@echo "Console: http://$(HOST):$(PORT)/   (Ctrl-C stops it)"
+	@echo "Send a signed sample conversation from another shell: make sample-webhook"
+	$(VENV)/bin/uvicorn console.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+
+sample-webhook: $(VENV)/.runtime var/console.env
+	$(PY) manage.py send_sample_webhook --url http://$(HOST):$(PORT)
+
+# Runs the suite on PostgreSQL (when reachable; always under CI=true) and again on SQLite.
+test: $(VENV)/.dev
+	@if [ "$$CI" = "true" ]; then .ci/services; fi
+	@set -e; \
+	if [ "$$CI" = "true" ] || $(PY) -c 'import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=2).close()' "$(TEST_DATABASE_URL)" 2>/dev/null; then \
+		echo "== tests on PostgreSQL ($(TEST_DATABASE_URL))"; \
+		DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) -m pytest $(PYTEST_ARGS); \
+	else \
+		echo "== PostgreSQL not reachable at $(TEST_DATABASE_URL): its tests are skipped (CI runs them)"; \
+	fi; \
+	echo "== tests on SQLite (embedded default)"; \
+	env -u DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+services:
+	.ci/services
+
+clean:
+	rm -rf $(VENV) var/staticfiles var/test-console.sqlite3*

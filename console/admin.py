@@ -1,0 +1,37 @@
+"""Admin for cross-cutting records."""
+
+from django.contrib import admin
+
+from console.models import AuditEntry
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor", "action", "target_type", "target_id", "reason")
+    list_filter = ("action", "target_type")
+    search_fields = ("=target_id", "actor")
+    ordering = ("-at", "-id")
+    show_full_result_count = False
+    readonly_fields = (
+        "at",
+        "actor",
+        "actor_user",
+        "action",
+        "target_type",
+        "target_id",
+        "reason",
+        "before",
+        "after",
+        "idempotency_key",
+        "request_id",
+    )
+    list_select_related = ("actor_user",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
