@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.html import format_html, format_html_join
 
 from conversations import queries
@@ -167,7 +169,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Expires at (last activity + TTL)")
     def expires(self, conversation: Conversation):
-        return conversation.expires_at
+        return date_format(localtime(conversation.expires_at), "DATETIME_FORMAT")
 
     @admin.display(description="Current routing context")
     def routing_context(self, conversation: Conversation):
