@@ -6,8 +6,8 @@ import json
 
 from django.contrib import admin
 from django.utils.formats import date_format
-from django.utils.timezone import localtime
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 from conversations import queries
 from conversations.models import Conversation, Handoff, Participant, WebhookReceipt
@@ -118,7 +118,7 @@ class HandoffInline(ReadOnlyAdminMixin, admin.TabularInline):
 class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "source", "state", "tenant", "queue_id", "channel", "customer_key", "last_activity_at")
     list_filter = ("state", "source", "queue_id", "channel")
-    search_fields = ("=id", "=customer_key")
+    search_fields = ("id__exact", "customer_key__exact")  # exact: served by the pk and conv_customer_state
     ordering = ("-last_activity_at", "id")
     show_full_result_count = False
     list_per_page = 50
@@ -208,7 +208,7 @@ class ConversationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class WebhookReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("received_at", "source", "event_id", "outcome", "status_code", "conversation_id", "event_types")
     list_filter = ("outcome", "source", "signature_valid")
-    search_fields = ("=event_id", "=conversation_id")
+    search_fields = ("event_id__exact", "conversation_id__exact")  # receipt_event_once_per_source, receipt_conversation
     ordering = ("-received_at", "-id")
     show_full_result_count = False
     list_per_page = 50

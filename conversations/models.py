@@ -324,8 +324,9 @@ class WebhookReceipt(models.Model):
         constraints = [
             # An event id is applied at most once per source, enforced by the database: a concurrent
             # redelivery loses the insert race and is recorded as a duplicate.
+            # event_id leads so that the admin/API lookup by event id uses this index too.
             models.UniqueConstraint(
-                fields=["source", "event_id"],
+                fields=["event_id", "source"],
                 condition=Q(outcome__in=["applied", "stale", "ignored"]),
                 name="receipt_event_once_per_source",
             )
