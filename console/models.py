@@ -35,3 +35,16 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_type}:{self.target_id}"
+
+
+class SocketHealthSample(models.Model):
+    """Socket-health counters at one moment: the history behind the dashboard's chart."""
+
+    at = models.DateTimeField(db_index=True)
+    counts = models.JSONField(help_text="Participants of open conversations by socket state")
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self):
+        return f"{self.at:%H:%M:%S} {self.counts}"

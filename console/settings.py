@@ -93,6 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "console.context_processors.roles",
             ],
         },
     },
@@ -160,7 +161,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
 
 # --- Webhooks (docs/architecture.md "Webhook contract").
 # Standard Webhooks secrets, whsec_<base64>, comma-separated; any one may match (rotation).
@@ -182,6 +184,7 @@ CONSOLE_SESSION_TTL_SECONDS = env_int("CONSOLE_SESSION_TTL_SECONDS", 15 * 60, mi
 CONSOLE_RECEIPT_RETENTION_DAYS = env_int("CONSOLE_RECEIPT_RETENTION_DAYS", 30, minimum=1)
 CONSOLE_BEACON_RETENTION_DAYS = env_int("CONSOLE_BEACON_RETENTION_DAYS", 7, minimum=1)
 CONSOLE_FINDING_RETENTION_DAYS = env_int("CONSOLE_FINDING_RETENTION_DAYS", 90, minimum=1)
+CONSOLE_SAMPLE_RETENTION_DAYS = env_int("CONSOLE_SAMPLE_RETENTION_DAYS", 2, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
