@@ -9,7 +9,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/console
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres lint services sample-webhook clean
+.PHONY: demo test lint services sample-webhook clean browser-deps
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,16 @@ demo: $(VENV)/.runtime var/console.env
 sample-webhook: $(VENV)/.runtime var/console.env
 	$(PY) manage.py send_sample_webhook --url http://$(HOST):$(PORT)
 
+# Browser tests drive Debian's chromium (never a downloaded browser).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" = "0" ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 # Runs the suite on PostgreSQL (when reachable; always under CI=true) and again on SQLite.
-test: $(VENV)/.dev
+test: $(VENV)/.dev browser-deps
 	@if [ "$$CI" = "true" ]; then .ci/services; fi
 	@set -e; \
 	if [ "$$CI" = "true" ] || $(PY) -c 'import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=2).close()' "$(TEST_DATABASE_URL)" 2>/dev/null; then \

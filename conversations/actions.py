@@ -25,6 +25,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from conversations import events
 from conversations.ingest import CanonicalEvent, Delivery, adapter_for
 from conversations.ingest.canonical import format_instant, parse_instant
 from conversations.models import (
@@ -96,6 +97,8 @@ def record_delivery(
         if outcome != ReceiptOutcome.APPLIED:
             receipt.outcome = outcome
             receipt.save(update_fields=["outcome"])
+        if outcome != ReceiptOutcome.IGNORED:
+            events.delivery_applied(receipt)
     return outcome, receipt
 
 
@@ -160,12 +163,15 @@ def replay_receipts(receipts: Iterable[WebhookReceipt], *, progress: Callable[[i
 
 def apply_event(event: CanonicalEvent, *, source: str) -> str:
     conversation = _lock_conversation(event, source)
+    state_before = None if conversation.versions.get("event") is None else conversation.state
     key = event.order_key
     newest = conversation.versions.get("event")
     stale = newest is not None and key < newest
     HANDLERS[event.type](conversation, event, key)
     _note_event(conversation, event, key)
     conversation.save()
+    if conversation.state != state_before:
+        events.conversation_state_changed(conversation)
     return ReceiptOutcome.STALE if stale else ReceiptOutcome.APPLIED
 
 

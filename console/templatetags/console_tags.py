@@ -59,3 +59,13 @@ def context_rows(context: dict, lost_keys=None) -> list[dict]:
             path = f"{section}.{key}"
             rows.append({"path": path, "value": json.dumps(value, ensure_ascii=False), "lost": path in lost})
     return rows
+
+
+@register.filter
+def countdown(moment: datetime | None) -> str:
+    """Server-side text of a TTL countdown (live.js keeps it ticking): '14m 05s' or 'past TTL by 3m 10s'."""
+    if not moment:
+        return "-"
+    seconds = int((moment - timezone.now()).total_seconds())
+    text = compact_duration(abs(seconds))
+    return text if seconds >= 0 else f"past TTL by {text}"

@@ -105,3 +105,44 @@ def test_a_conversation_socket_gets_only_its_conversation(supervisor):
         )
 
     _scenario("/ws/conversations/c-1/", _cookie_for(supervisor), steps, {"type": "timeline.event", "id": "mine"})
+
+
+def test_a_webhook_reaches_the_open_conversation_page(supervisor):
+    from tests.webhooks import post_native
+
+    now = "2026-11-24T10:00:00Z"
+    Conversation.objects.create(
+        id="c-live",
+        first_event_at=now,
+        last_activity_at=now,
+        versions={"event": [0, "2026-11-24T10:00:00.000000Z", "evt-0"]},
+    )
+
+    def steps():
+        post_native(
+            Client(),
+            {
+                "id": "evt-live-1",
+                "type": "message.created",
+                "conversationId": "c-live",
+                "occurredAt": now,
+                "sequence": 1,
+                "data": {"messageId": "m-1", "direction": "inbound", "text": "hi"},
+            },
+        )
+
+    _scenario(
+        "/ws/conversations/c-live/",
+        _cookie_for(supervisor),
+        steps,
+        {
+            "type": "timeline.event",
+            "event": {
+                "kind": "webhook",
+                "source": "native",
+                "eventId": "evt-live-1",
+                "eventTypes": "message.created",
+                "outcome": "applied",
+            },
+        },
+    )
