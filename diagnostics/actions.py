@@ -393,7 +393,7 @@ def _keyset(queryset, field: str, size: int) -> Iterator[list[str]]:
         last = batch[-1]
 
 
-def conversation_id_chunks(*, since=None, size: int = CHUNK_SIZE) -> Iterator[list[str]]:
+def conversation_id_chunks(*, since=None, size: int | None = None) -> Iterator[list[str]]:
     """Ids of mirrored conversations, then of conversations only telemetry names (``since``: changed since)."""
     mirrored = Conversation.objects.all()
     beacons = TelemetryBeacon.objects.exclude(conversation_id="")
@@ -402,15 +402,15 @@ def conversation_id_chunks(*, since=None, size: int = CHUNK_SIZE) -> Iterator[li
         beacons = beacons.filter(received_at__gte=since)
     else:
         beacons = beacons.exclude(conversation_id__in=Conversation.objects.values("pk"))
-    yield from _keyset(mirrored, "id", size)
-    yield from _keyset(beacons, "conversation_id", size)
+    yield from _keyset(mirrored, "id", size or CHUNK_SIZE)
+    yield from _keyset(beacons, "conversation_id", size or CHUNK_SIZE)
 
 
-def session_key_chunks(*, since=None, size: int = CHUNK_SIZE) -> Iterator[list[str]]:
+def session_key_chunks(*, since=None, size: int | None = None) -> Iterator[list[str]]:
     beacons = TelemetryBeacon.objects.filter(conversation_id="", kind=BeaconKind.SOCKET_STATE)
     if since is not None:
         beacons = beacons.filter(received_at__gte=since)
-    yield from _keyset(beacons, "session_key", size)
+    yield from _keyset(beacons, "session_key", size or CHUNK_SIZE)
 
 
 def validate_liveness(*, now=None) -> Counter:

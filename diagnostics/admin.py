@@ -53,7 +53,7 @@ def render_evidence(value, depth: int = 0):
                 ),
             )
         return format_html_join(", ", "{}", ((render_evidence(item, depth + 1),) for item in value))
-    if value is None:
+    if value is None or value == "":
         return format_html('<span class="csc-empty">{}</span>', "—")
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -26,6 +26,7 @@ class Scene:
         self.capture = capture
         self.traveller = time_machine.travel(BASE_TIME + timedelta(seconds=start), tick=False)
         self.clock = self.traveller.start()
+        self.now = start
         self.beacon_number = 0
         self.sequence = {}
 
@@ -35,7 +36,13 @@ class Scene:
     # --- time --------------------------------------------------------------------------------
 
     def at(self, seconds: float) -> None:
+        self.now = seconds
         self.clock.move_to(BASE_TIME + timedelta(seconds=seconds))
+
+    def _advance(self, seconds: float) -> None:
+        """Things happen in real time: the clock never runs behind the latest event or beacon."""
+        if seconds > self.now:
+            self.at(seconds)
 
     @staticmethod
     def instant(seconds: float) -> str:
@@ -44,6 +51,7 @@ class Scene:
     # --- platform side (signed native webhooks) ---------------------------------------------------
 
     def webhook(self, event_type: str, conversation_id: str, data: dict, *, seconds: float, seq: int | None = None):
+        self._advance(seconds)
         if seq is None:
             seq = self.sequence.get(conversation_id, 0) + 1
         self.sequence[conversation_id] = max(seq, self.sequence.get(conversation_id, 0))
@@ -120,6 +128,7 @@ class Scene:
         return response
 
     def beacon(self, kind: str, session_key: str, *, seconds: float, **fields) -> dict:
+        self._advance(seconds)
         self.beacon_number += 1
         return {
             "id": f"b-{self.beacon_number}",
