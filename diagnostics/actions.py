@@ -142,8 +142,10 @@ LIVENESS_ACTOR = "system:diagnostics.tasks.validate_liveness"
 CONVERSATION_FAMILIES = (sessions, lifecycle, liveness, messages, context)
 # Checked over time, not only when facts arrive (validate_liveness).
 TIME_BASED_KINDS = (FindingKind.STALE_SESSION, FindingKind.GHOST_SESSION, FindingKind.SILENT_SOCKET)
-# Bounds the conversations re-examined beside the ones named (same customer or browser session).
-LINKED_LIMIT = 100
+# Conversations of the same customer or browser session are re-examined for these kinds only
+# (whether one was open decides whether another was a duplicate), at most LINKED_LIMIT of them.
+LINKED_KINDS = (FindingKind.DUPLICATE_CONVERSATION, FindingKind.CROSS_ORIGIN_RESET)
+LINKED_LIMIT = 50
 
 
 def run_detectors(
@@ -164,10 +166,14 @@ def run_detectors(
     kinds = tuple(kinds) if kinds is not None else None
     stats: Counter = Counter()
     ids = list(dict.fromkeys(conversation_ids or []))
-    if linked and ids:
-        ids += [cid for cid in _linked_conversations(ids) if cid not in set(ids)]
     for start in range(0, len(ids), CHUNK_SIZE):
         _run_conversation_chunk(ids[start : start + CHUNK_SIZE], kinds, now, actor, stats)
+    linked_kinds = _wanted(kinds, LINKED_KINDS)
+    if linked and ids and linked_kinds:
+        named = set(ids)
+        others = [cid for cid in _linked_conversations(ids) if cid not in named]
+        for start in range(0, len(others), CHUNK_SIZE):
+            _run_conversation_chunk(others[start : start + CHUNK_SIZE], linked_kinds, now, actor, stats)
     keys = list(dict.fromkeys(session_keys or []))
     for start in range(0, len(keys), CHUNK_SIZE):
         _run_session_chunk(keys[start : start + CHUNK_SIZE], kinds, now, actor, stats)

@@ -255,8 +255,8 @@ def _load_events_after_close(facts: dict, conversations: list[Conversation]) -> 
     for receipt_id, conversation_id, sequence, occurred_at in receipts:
         if occurred_at is None:
             continue
-        # Cheap pre-filter on [sequence, occurredAt]; the event ids decide ties below.
-        if [sequence or 0, format_instant(occurred_at)] >= closed[conversation_id][:2]:
+        # Cheap pre-filter: the delivery with the highest possible event id (ties are decided per event below).
+        if is_after_close([sequence or 0, format_instant(occurred_at), "\uffff"], closed[conversation_id]):
             candidates.append(receipt_id)
     if not candidates:
         return
@@ -268,13 +268,24 @@ def _load_events_after_close(facts: dict, conversations: list[Conversation]) -> 
             log.warning("event_after_close: receipt %s cannot be parsed", receipt.pk)
             continue
         for event in delivery.events:
-            if event.conversation_id != receipt.conversation_id or not event.order_key > closed_key:
+            if event.conversation_id != receipt.conversation_id or not is_after_close(event.order_key, closed_key):
                 continue
             if _confirms_close(event):
                 continue
             facts[receipt.conversation_id].events_after_close.append(
                 EventAfterClose(receipt.pk, receipt.source, event.id, event.type, event.order_key, receipt.received_at)
             )
+
+
+def is_after_close(key: list, closed_key: list) -> bool:
+    """Later than the close by sequence when both carry one, else by occurredAt (docs: "Event after close").
+
+    A close the console made (expiry, force-close) may carry no sequence while the platform's
+    events do; comparing [0, ...] with [7, ...] would call every platform event "after" it.
+    """
+    if key[0] and closed_key[0]:
+        return key > closed_key
+    return key[1:] > closed_key[1:]
 
 
 def _confirms_close(event) -> bool:

@@ -564,3 +564,20 @@ def test_it_does_not_raise_event_after_close_for_a_late_delivery_of_an_earlier_e
     scene.leave("c-1", "agent-1", seconds=51)  # participants torn down after the close agree with it
     scene.state("c-1", "closed", seconds=52, reason="platform echo")
     assert all_findings() == set()
+
+
+def test_it_compares_by_time_with_a_console_close_that_carries_no_sequence(scene):
+    from conversations.actions import record_delivery
+    from conversations.ingest.canonical import parse_canonical
+    from tests.webhooks import event
+
+    active(scene, "c-1")  # platform events with sequences 1..4
+    scene.at(100)
+    expiry = event("console-expire-c-1", "conversation.state_changed", "c-1", None, {"state": "expired"}, seconds=100)
+    with scene.capture(execute=True):
+        record_delivery(source="console", delivery=parse_canonical(expiry), body="{}")
+    scene.message("c-1", "m-before", seconds=90, seq=5)  # sequence 5, but sent before the expiry
+    assert "event_after_close" not in {kind for kind, _ in all_findings()}
+    scene.message("c-1", "m-after", seconds=150, seq=6)
+    [late] = finding("event_after_close", "c-1").evidence["eventsAfterClose"]
+    assert late["eventId"] == "evt-c-1-6-message.created"
