@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.validators import MinValueValidator
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -58,6 +59,15 @@ def render_evidence(value, depth: int = 0):
     if isinstance(value, bool):
         return "yes" if value else "no"
     return format_html("<code>{}</code>", value) if isinstance(value, str) else str(value)
+
+
+THRESHOLD_FIELDS = (
+    "session_ttl_seconds",
+    "ghost_grace_seconds",
+    "pong_window_seconds",
+    "missed_pongs_threshold",
+    "duplicate_message_window_seconds",
+)
 
 
 class CloseFindingsForm(forms.Form):
@@ -226,17 +236,19 @@ class OriginsField(forms.CharField):
 class WidgetDeploymentForm(forms.ModelForm):
     allowed_origins = OriginsField(required=False, help_text="One origin per line, e.g. https://www.example.com")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in THRESHOLD_FIELDS:
+            if name not in self.fields:
+                continue  # read-only for this user
+            # 0 would mean "no threshold"; empty means "the setting".
+            self.fields[name].min_value = 1
+            self.fields[name].validators.append(MinValueValidator(1))
+            self.fields[name].widget.attrs["min"] = 1
+
     class Meta:
         model = WidgetDeployment
-        fields = (
-            "name",
-            "allowed_origins",
-            "session_ttl_seconds",
-            "ghost_grace_seconds",
-            "pong_window_seconds",
-            "missed_pongs_threshold",
-            "duplicate_message_window_seconds",
-        )
+        fields = ("name", "allowed_origins", *THRESHOLD_FIELDS)
 
 
 @admin.register(WidgetDeployment)

@@ -123,6 +123,12 @@ def test_it_creates_a_deployment_with_origins_one_per_line(client, admin_user):
     )
     assert bad.status_code == 200
     assert "is not an origin" in bad.content.decode()
+    zero = client.post(
+        reverse("admin:diagnostics_widgetdeployment_add"),
+        {"name": "x", "allowed_origins": "https://x.example.com", "ghost_grace_seconds": "0"},
+    )
+    assert zero.status_code == 200
+    assert WidgetDeployment.objects.count() == 1
 
 
 def test_supervisors_may_view_but_not_change_deployments(client, supervisor, deployment):
