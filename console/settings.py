@@ -180,6 +180,30 @@ if DEBUG and not CONSOLE_WEBHOOK_SECRETS:
 # --- Session lifecycle (guide, "Core Concepts": default inactivity timeout 15 minutes).
 CONSOLE_SESSION_TTL_SECONDS = env_int("CONSOLE_SESSION_TTL_SECONDS", 15 * 60, minimum=1)
 
+# --- Diagnostics thresholds (docs/architecture.md, "Diagnostics"). Each of the first five can be
+# overridden per widget deployment (WidgetDeployment fields of the same name; empty = these).
+# Ghost grace period: a customer socket closed or silent this long, with no inbound message since,
+# makes an active conversation a ghost session (guide, Edge Case 1).
+CONSOLE_GHOST_GRACE_SECONDS = env_int("CONSOLE_GHOST_GRACE_SECONDS", 5 * 60, minimum=1)
+# A ping whose pong did not arrive within this window is a missed pong (guide, Edge Case 1: 5 s).
+CONSOLE_PONG_WINDOW_SECONDS = env_int("CONSOLE_PONG_WINDOW_SECONDS", 5, minimum=1)
+# Consecutive missed pongs after which the client must reconnect (guide, Edge Case 1: three).
+CONSOLE_MISSED_PONGS_THRESHOLD = env_int("CONSOLE_MISSED_PONGS_THRESHOLD", 3, minimum=1)
+# Equal text from one participant within this window, without a shared idempotency key, is a duplicate.
+CONSOLE_DUPLICATE_MESSAGE_WINDOW_SECONDS = env_int("CONSOLE_DUPLICATE_MESSAGE_WINDOW_SECONDS", 10, minimum=1)
+# A socket reported open that has sent nothing for this long counts as silent (socket health).
+CONSOLE_HEARTBEAT_TIMEOUT_SECONDS = env_int("CONSOLE_HEARTBEAT_TIMEOUT_SECONDS", 90, minimum=1)
+# reconnect_storm: this many consecutive reconnect attempts whose delays do not grow, each delay
+# below the backoff cap (a capped exponential backoff repeats its cap; that is not a storm).
+CONSOLE_RECONNECT_STORM_ATTEMPTS = env_int("CONSOLE_RECONNECT_STORM_ATTEMPTS", 3, minimum=2)
+CONSOLE_RECONNECT_BACKOFF_CAP_MS = env_int("CONSOLE_RECONNECT_BACKOFF_CAP_MS", 30_000, minimum=1)
+
+# --- Client telemetry (docs/architecture.md, "Client telemetry contract").
+# Requests per minute per deployment key and client address; 0 switches the limit off.
+TELEMETRY_RATE_LIMIT_PER_MINUTE = env_int("TELEMETRY_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)
+TELEMETRY_MAX_BODY_BYTES = 256 * 1024
+TELEMETRY_MAX_BEACONS = 100
+
 # --- Retention (purge_old_records).
 CONSOLE_RECEIPT_RETENTION_DAYS = env_int("CONSOLE_RECEIPT_RETENTION_DAYS", 30, minimum=1)
 CONSOLE_BEACON_RETENTION_DAYS = env_int("CONSOLE_BEACON_RETENTION_DAYS", 7, minimum=1)

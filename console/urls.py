@@ -3,6 +3,7 @@ from django.urls import path
 
 from console import health, views
 from conversations import views as conversation_views
+from diagnostics import views as diagnostics_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit"),
     path("admin/", admin.site.urls),
     path("webhooks/<str:source>/", conversation_views.webhook, name="webhook"),
+    path("telemetry/", diagnostics_views.telemetry, name="telemetry"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from console.jobs import enqueue_on_commit
 from conversations import events
 from conversations.ingest import CanonicalEvent, Delivery, adapter_for
 from conversations.ingest.canonical import format_instant, parse_instant
@@ -99,6 +100,10 @@ def record_delivery(
             receipt.save(update_fields=["outcome"])
         if outcome != ReceiptOutcome.IGNORED:
             events.delivery_applied(receipt)
+        conversation_ids = sorted({event.conversation_id for event in delivery.events})
+        if conversation_ids:
+            # Findings follow the mirror: detectors run for what this delivery changed, after the commit.
+            enqueue_on_commit("diagnostics.tasks.run_detectors", conversation_ids=conversation_ids)
     return outcome, receipt
 
 

@@ -122,6 +122,9 @@ class Finding(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=200, blank=True, default="")
     resolution_note = models.TextField(blank=True, default="")
+    # Digest of the facts that raised it (diagnostics.detectors.Detection.fingerprint): a finding
+    # someone closed is not raised again for the same facts, only when new facts appear.
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -135,6 +138,8 @@ class Finding(models.Model):
             # Findings list: open first, newest first, by kind.
             models.Index(fields=["status", "-last_seen"], name="finding_status_seen"),
             models.Index(fields=["kind", "status"], name="finding_kind_status"),
+            # Detectors: the findings of one subject (open ones to update, closed ones not to re-raise).
+            models.Index(fields=["subject", "kind"], name="finding_subject_kind"),
         ]
 
     def __str__(self):

@@ -108,14 +108,14 @@ def test_a_conversation_socket_gets_only_its_conversation(supervisor):
 
 
 def test_a_webhook_reaches_the_open_conversation_page(supervisor):
+    from django.utils import timezone
+
+    from conversations.ingest.canonical import format_instant
     from tests.webhooks import post_native
 
-    now = "2026-11-24T10:00:00Z"
+    now = format_instant(timezone.now())  # recent: an old message would also raise stale_session
     Conversation.objects.create(
-        id="c-live",
-        first_event_at=now,
-        last_activity_at=now,
-        versions={"event": [0, "2026-11-24T10:00:00.000000Z", "evt-0"]},
+        id="c-live", first_event_at=now, last_activity_at=now, versions={"event": [0, now, "evt-0"]}
     )
 
     def steps():
