@@ -2,7 +2,34 @@
 
 from __future__ import annotations
 
-from conversations.models import Conversation, Message
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import (
+    CharField,
+    Count,
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+
+from console.models import AuditEntry
+from conversations.models import OPEN_STATES, PARTICIPANT_LEFT, Conversation, Message, Participant, WebhookReceipt
+from diagnostics.models import Finding, FindingStatus, TelemetryBeacon
 
 ADMIN_MESSAGE_LIMIT = 100
 
@@ -11,3 +38,175 @@ def latest_messages(conversation: Conversation, limit: int) -> list[Message]:
     """The newest messages in cursor order (index message_cursor, no OFFSET)."""
     newest_first = conversation.messages.order_by("-sequence", "-message_id")[:limit]
     return list(reversed(newest_first))
+
+
+# --- conversations ----------------------------------------------------------------------------
+
+
+def expiry_expression():
+    """``last_activity_at + (ttl_seconds or CONSOLE_SESSION_TTL_SECONDS)`` in SQL, per row.
+
+    The same rule as ``Conversation.expires_at``, so the ``stale`` filter and the
+    ``expiresAt`` field agree for every row whatever its TTL.
+    """
+    ttl = Coalesce(F("ttl_seconds"), Value(settings.CONSOLE_SESSION_TTL_SECONDS), output_field=IntegerField())
+    duration = ExpressionWrapper(ttl * Value(timedelta(seconds=1)), output_field=DurationField())
+    return ExpressionWrapper(F("last_activity_at") + duration, output_field=DateTimeField())
+
+
+def open_findings_of(outer: str = "pk"):
+    return Finding.objects.filter(conversation_id=OuterRef(outer), status=FindingStatus.OPEN)
+
+
+def conversations_for_api() -> QuerySet[Conversation]:
+    """Conversations with their open-finding count and SQL expiry: one query per page, whatever its size."""
+    open_count = open_findings_of().order_by().values("conversation_id").annotate(n=Count("pk")).values("n")[:1]
+    return Conversation.objects.annotate(
+        open_findings=Coalesce(Subquery(open_count, output_field=IntegerField()), Value(0)),
+        expiry=expiry_expression(),
+    )
+
+
+def filter_has_open_findings(queryset: QuerySet, value: bool) -> QuerySet:
+    exists = Exists(open_findings_of())
+    return queryset.filter(exists if value else ~exists)
+
+
+def filter_stale(queryset: QuerySet, value: bool, now: datetime | None = None) -> QuerySet:
+    """Stale: pending/active with no activity for longer than the row's TTL (guide, Core Concepts)."""
+    now = now or timezone.now()
+    stale = Q(state__in=OPEN_STATES, expiry__lt=now)
+    if "expiry" not in queryset.query.annotations:
+        queryset = queryset.annotate(expiry=expiry_expression())
+    return queryset.filter(stale if value else ~stale)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def messages_after(conversation: Conversation, after: Message | None, limit: int) -> list[Message]:
+    """Up to ``limit`` messages strictly after ``after`` in (sequence, message_id) order (index message_cursor)."""
+    queryset = Message.objects.filter(conversation=conversation).order_by("sequence", "message_id")
+    if after is not None:
+        queryset = queryset.filter(
+            Q(sequence__gt=after.sequence) | Q(sequence=after.sequence, message_id__gt=after.message_id)
+        )
+    return list(queryset[:limit])
+
+
+# --- socket health ----------------------------------------------------------------------------
+
+MISSED_PONG_LIST_LIMIT = 100
+
+
+def socket_health() -> dict:
+    """Socket counters over the participants still in open conversations (three queries)."""
+    live = Participant.objects.filter(conversation__state__in=OPEN_STATES).exclude(state=PARTICIPANT_LEFT)
+    by_state = dict(live.order_by().values_list("socket_state").annotate(n=Count("pk")))
+    totals = live.aggregate(
+        participants=Count("pk"),
+        with_missed_pongs=Count("pk", filter=Q(missed_pongs__gt=0)),
+        oldest_heartbeat_at=Min("last_heartbeat_at"),
+    )
+    missing = list(
+        live.filter(missed_pongs__gt=0)
+        .order_by("-missed_pongs", "pk")
+        .values(
+            "conversation_id", "participant_id", "role", "socket_state", "missed_pongs", "last_heartbeat_at", "rtt_ms"
+        )[:MISSED_PONG_LIST_LIMIT]
+    )
+    return {"by_state": by_state, "missing": missing, **totals}
+
+
+# --- timeline ---------------------------------------------------------------------------------
+
+# Tie-break order of entries at the same instant (and the cursor's second key).
+TIMELINE_KINDS = ("audit", "finding", "telemetry", "webhook")
+
+
+@dataclass(frozen=True)
+class TimelinePosition:
+    at: datetime
+    kind: str
+    ref: int
+
+    def encode(self, reverse: bool = False) -> str:
+        raw = json.dumps([self.at.isoformat(), self.kind, self.ref, int(reverse)], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> tuple[TimelinePosition, bool]:
+        """Raises ValueError for anything that is not a cursor this code made."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            at, kind, ref, reverse = json.loads(raw)
+            position = cls(datetime.fromisoformat(at), str(kind), int(ref))
+        except (ValueError, TypeError, UnicodeDecodeError) as error:
+            raise ValueError("invalid cursor") from error
+        if position.kind not in TIMELINE_KINDS or position.at.tzinfo is None:
+            raise ValueError("invalid cursor")
+        return position, bool(reverse)
+
+
+def _timeline_sources(conversation_id: str) -> dict[str, QuerySet]:
+    finding_ids = Finding.objects.filter(conversation_id=conversation_id).values(
+        sid=Cast("pk", output_field=CharField())
+    )
+    return {
+        "audit": (
+            AuditEntry.objects.filter(
+                Q(target_type="conversation", target_id=conversation_id)
+                | Q(target_type="finding", target_id__in=finding_ids)
+            ),
+            "at",
+        ),
+        "finding": (Finding.objects.filter(conversation_id=conversation_id), "first_seen"),
+        "telemetry": (TelemetryBeacon.objects.filter(conversation_id=conversation_id), "sent_at"),
+        "webhook": (WebhookReceipt.objects.filter(conversation_id=conversation_id), "received_at"),
+    }
+
+
+def _beyond(kind: str, position: TimelinePosition | None, reverse: bool) -> Q | None:
+    """Rows of ``kind`` after (before, when reverse) the position in (at, kind, ref) order; None: none."""
+    if position is None:
+        return Q()
+    later, same = ("t_at__lt", "t_ref__lt") if reverse else ("t_at__gt", "t_ref__gt")
+    condition = Q(**{later: position.at})
+    kind_after = kind < position.kind if reverse else kind > position.kind
+    if kind_after:
+        condition |= Q(t_at=position.at)
+    elif kind == position.kind:
+        condition |= Q(t_at=position.at, **{same: position.ref})
+    return condition
+
+
+def timeline_page(
+    conversation_id: str, position: TimelinePosition | None, limit: int, *, reverse: bool = False
+) -> tuple[list[tuple[TimelinePosition, object]], bool]:
+    """One page of the merged timeline and whether more lies beyond it.
+
+    One UNION ALL query picks the page's (at, kind, id) keys by keyset, then one query per
+    kind present loads its rows: at most five queries whatever the timeline's length.
+    """
+    keys = None
+    sources = _timeline_sources(conversation_id)
+    for kind, (queryset, at_field) in sources.items():
+        selected = (
+            queryset.annotate(t_at=F(at_field), t_kind=Value(kind, output_field=CharField()), t_ref=F("pk"))
+            .filter(_beyond(kind, position, reverse))
+            .order_by()
+            .values_list("t_at", "t_kind", "t_ref")
+        )
+        keys = selected if keys is None else keys.union(selected, all=True)
+    direction = "-" if reverse else ""
+    rows = list(keys.order_by(f"{direction}t_at", f"{direction}t_kind", f"{direction}t_ref")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if reverse:
+        rows.reverse()
+    wanted: dict[str, list[int]] = {}
+    for _at, kind, ref in rows:
+        wanted.setdefault(kind, []).append(ref)
+    loaded = {kind: sources[kind][0].model.objects.in_bulk(refs) for kind, refs in wanted.items()}
+    page = [(TimelinePosition(at, kind, ref), loaded[kind][ref]) for at, kind, ref in rows]
+    return page, more
