@@ -94,7 +94,9 @@ class FakeForceClose:
         self.entered = threading.Event()
 
     def __call__(self, conversation_id, *, reason, actor, actor_user=None, idempotency_key="", request_id=""):
-        self.calls.append({"conversation_id": conversation_id, "reason": reason, "actor": actor, "key": idempotency_key})
+        self.calls.append(
+            {"conversation_id": conversation_id, "reason": reason, "actor": actor, "key": idempotency_key}
+        )
         self.entered.set()
         if self.gate is not None:
             assert self.gate.wait(timeout=30), "test gate never opened"
