@@ -39,9 +39,16 @@ _ROLE_NAME = {READ: "supervisors", FINDINGS: "supervisors", FORCE_CLOSE: "admins
 
 
 class ClientCredentialsAuthentication(OAuth2Authentication):
-    """Bearer tokens from ``/o/token/``; a client-credentials token has no user, so it gets AnonymousUser."""
+    """Bearer tokens from ``/o/token/``; a client-credentials token has no user, so it gets AnonymousUser.
+
+    Only the ``Authorization: Bearer`` header is read (RFC 6750 §2.1): a token in the query string
+    ends up in logs, and one in a form body would make every request's body parsed here.
+    """
 
     def authenticate(self, request):
+        scheme = request.META.get("HTTP_AUTHORIZATION", "").split(" ", 1)[0]
+        if scheme.lower() != "bearer":
+            return None
         result = super().authenticate(request)
         if result is None:
             return None

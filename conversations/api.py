@@ -41,7 +41,14 @@ from conversations.serializers import (
 )
 
 CONVERSATION_ID = OpenApiParameter(
-    "conversation_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The platform conversationId"
+    "conversation_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The platform conversationId",
+    examples=[OpenApiExample("A conversation", value="c-42")],
+)
+RECEIPT_ID = OpenApiParameter(
+    "receipt_id", OpenApiTypes.INT, OpenApiParameter.PATH, examples=[OpenApiExample("A receipt", value=9001)]
 )
 
 
@@ -124,7 +131,12 @@ def _matches(if_none_match: str, etag: str) -> bool:
     ),
     parameters=[
         CONVERSATION_ID,
-        OpenApiParameter("afterId", OpenApiTypes.STR, description="A messageId of this conversation"),
+        OpenApiParameter(
+            "afterId",
+            OpenApiTypes.STR,
+            description="A messageId of this conversation",
+            examples=[OpenApiExample("A message", value="m-7")],
+        ),
         OpenApiParameter(
             "limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, description="Page size"
         ),
@@ -230,6 +242,32 @@ class HandoffList(_OfConversation):
         ),
     ],
     responses={200: TimelinePageSerializer},
+    examples=[
+        OpenApiExample(
+            "A page",
+            response_only=True,
+            value={
+                "results": [
+                    {
+                        "id": "webhook:9001",
+                        "kind": "webhook",
+                        "at": "2026-11-24T10:03:12Z",
+                        "summary": "native message.created: applied",
+                        "data": {"source": "native", "eventId": "evt_01", "outcome": "applied", "sequence": 7},
+                    },
+                    {
+                        "id": "finding:17",
+                        "kind": "finding",
+                        "at": "2026-11-24T10:03:40Z",
+                        "summary": "critical finding ghost_session (open)",
+                        "data": {"findingId": 17, "findingKind": "ghost_session", "status": "open"},
+                    },
+                ],
+                "next": "https://console.example.com/api/v1/conversations/c-42/timeline/?cursor=WyIyMDI2...",
+                "previous": None,
+            },
+        )
+    ],
 )
 class Timeline(APIView):
     required_scope = READ
@@ -302,6 +340,32 @@ _IDEMPOTENCY_KEY = OpenApiParameter(
     },
     examples=[
         OpenApiExample("Request", request_only=True, value={"reason": "ghost session: widget gone for 2 h"}),
+        OpenApiExample(
+            "Closed",
+            response_only=True,
+            status_codes=["200"],
+            value={
+                "conversationId": "c-42",
+                "state": "closed",
+                "status": "closed",
+                "platformCall": "genesys POST /api/v2/conversations/c-42/disconnect -> 202",
+                "auditId": 812,
+                "detail": "closed on the platform and in the mirror",
+            },
+        ),
+        OpenApiExample(
+            "Platform call pending",
+            response_only=True,
+            status_codes=["202"],
+            value={
+                "conversationId": "c-42",
+                "state": "closed",
+                "status": "pending",
+                "platformCall": "genesys POST /api/v2/conversations/c-42/disconnect -> 503",
+                "auditId": 813,
+                "detail": "closed in the mirror; the platform call is retried in the background",
+            },
+        ),
     ],
 )
 class ForceClose(APIView):
@@ -414,7 +478,7 @@ class WebhookReceiptList(generics.ListAPIView):
     queryset = WebhookReceipt.objects.defer("body")
 
 
-@extend_schema(tags=["admin"], summary="One webhook receipt with its raw body (admin)")
+@extend_schema(tags=["admin"], summary="One webhook receipt with its raw body (admin)", parameters=[RECEIPT_ID])
 class WebhookReceiptDetail(generics.RetrieveAPIView):
     required_scope = ADMIN
     serializer_class = WebhookReceiptDetailSerializer
@@ -430,6 +494,7 @@ class WebhookReceiptDetail(generics.RetrieveAPIView):
         "mirror's ordering rules make a replay of an event it already holds change nothing."
     ),
     request=None,
+    parameters=[RECEIPT_ID],
     responses={
         200: ReplayResultSerializer,
         409: OpenApiResponse(description="The receipt is not an accepted delivery"),

@@ -11,11 +11,15 @@ from rest_framework.views import APIView
 from console.pagination import ListCursorPagination
 from console.permissions import FINDINGS, READ, actor_of, actor_user_of
 from console.problems import api_problem
-from conversations.api import conversation_or_404
+from conversations.api import CONVERSATION_ID, conversation_or_404
 from diagnostics.actions import close_finding
 from diagnostics.filters import FindingFilter
 from diagnostics.models import Finding, FindingStatus
 from diagnostics.serializers import FindingCloseSerializer, FindingSerializer
+
+FINDING_ID = OpenApiParameter(
+    "finding_id", OpenApiTypes.INT, OpenApiParameter.PATH, examples=[OpenApiExample("A finding", value=17)]
+)
 
 
 class FindingPagination(ListCursorPagination):
@@ -35,7 +39,7 @@ class FindingList(generics.ListAPIView):
 @extend_schema(
     tags=["conversations"],
     summary="Findings of one conversation",
-    parameters=[OpenApiParameter("conversation_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
+    parameters=[CONVERSATION_ID],
 )
 class ConversationFindingList(FindingList):
     def get_queryset(self):
@@ -45,7 +49,7 @@ class ConversationFindingList(FindingList):
         return Finding.objects.filter(conversation_id=conversation.pk)
 
 
-@extend_schema(tags=["findings"], summary="One finding")
+@extend_schema(tags=["findings"], summary="One finding", parameters=[FINDING_ID])
 class FindingDetail(generics.RetrieveAPIView):
     required_scope = READ
     serializer_class = FindingSerializer
@@ -82,11 +86,37 @@ def _close_schema(verb: str, status: str):
         tags=["findings"],
         summary=f"{verb} an open finding (audited)",
         request=FindingCloseSerializer,
+        parameters=[FINDING_ID],
         responses={
             200: FindingSerializer,
             409: OpenApiResponse(description="The finding is no longer open"),
         },
-        examples=[OpenApiExample("Request", request_only=True, value={"note": f"{status} after checking the widget"})],
+        examples=[
+            OpenApiExample("Request", request_only=True, value={"note": f"{status} after checking the widget"}),
+            OpenApiExample(
+                "The closed finding",
+                response_only=True,
+                value={
+                    "id": 17,
+                    "kind": "ghost_session",
+                    "severity": "critical",
+                    "status": status,
+                    "subject": "conversation:c-42",
+                    "conversationId": "c-42",
+                    "participantId": "p-customer",
+                    "sessionKey": "",
+                    "evidence": {"socketState": "closed"},
+                    "remediation": "Validate the stored conversationId with the platform before resuming...",
+                    "guideSection": "Edge case 1",
+                    "firstSeen": "2026-11-24T09:46:00Z",
+                    "lastSeen": "2026-11-24T10:01:00Z",
+                    "count": 4,
+                    "resolvedAt": "2026-11-24T10:07:00Z",
+                    "resolvedBy": "user:sam",
+                    "resolutionNote": f"{status} after checking the widget",
+                },
+            ),
+        ],
     )
 
 
