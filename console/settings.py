@@ -223,6 +223,16 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": [],
     "OAUTH2_VALIDATOR_CLASS": "console.oauth.ConsoleOAuth2Validator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("API_TOKEN_EXPIRE_SECONDS", 3600, minimum=60),
+    # RFC 9700 (OAuth 2.0 Security BCP): the compliant behaviour everywhere. Only client
+    # credentials are used; tokens are stored hashed and accepted in the Authorization header only.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Conversation State Console API",
