@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from console.models import AuditEntry
+from console.models import ApiClient, AuditEntry
 
 
 @admin.register(AuditEntry)
@@ -34,4 +34,20 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    """Which scopes each OAuth2 client may be granted (created by ``manage.py create_api_client``).
+
+    Deleting the OAuth2 application (Django OAuth Toolkit > Applications) revokes the client and its tokens.
+    """
+
+    list_display = ("application", "scopes", "created_at")
+    list_select_related = ("application",)
+    readonly_fields = ("application", "created_at")
+    search_fields = ("application__name", "=application__client_id")
+
+    def has_add_permission(self, request):
         return False

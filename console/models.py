@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from oauth2_provider.settings import oauth2_settings
 
 
 class AuditEntry(models.Model):
@@ -35,6 +36,60 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_type}:{self.target_id}"
+
+
+class ApiClient(models.Model):
+    """The scopes an OAuth2 application was created with (``manage.py create_api_client``).
+
+    ``/o/token/`` never grants a scope outside this list, whatever the client asks for.
+    """
+
+    application = models.OneToOneField(
+        oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="console_client"
+    )
+    scopes = models.JSONField(default=list, help_text="Allowed scopes: read, findings, force-close, admin")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "API client"
+
+    def __str__(self):
+        return f"{self.application.name} ({' '.join(self.scopes)})"
+
+
+class IdempotencyState(models.TextChoices):
+    IN_FLIGHT = "in_flight", "In flight"
+    COMPLETED = "completed", "Completed"
+
+
+class IdempotencyKey(models.Model):
+    """One Idempotency-Key of one client (draft-ietf-httpapi-idempotency-key-header).
+
+    The unique (owner, key) constraint is the claim: the first insert wins on PostgreSQL and
+    SQLite alike; a concurrent request with the same key finds the row in flight (409), a
+    later one finds the stored first response (replayed) or another fingerprint (422).
+    """
+
+    owner = models.CharField(max_length=200, help_text="user:<name> or client:<client_id>")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and canonical JSON body")
+    state = models.CharField(max_length=16, choices=IdempotencyState.choices, default=IdempotencyState.IN_FLIGHT)
+    claim = models.CharField(max_length=32, help_text="Token of the request that holds the key")
+    locked_until = models.DateTimeField(help_text="An in-flight claim older than this was abandoned")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_once_per_owner")]
+        indexes = [
+            # Purging expired keys: oldest first.
+            models.Index(fields=["created_at"], name="idempotency_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.owner} {self.key} ({self.state})"
 
 
 class SocketHealthSample(models.Model):

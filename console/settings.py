@@ -62,6 +62,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "rest_framework",
+    "django_filters",
+    "oauth2_provider",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "console",
     "conversations",
     "diagnostics",
@@ -209,6 +214,78 @@ CONSOLE_RECEIPT_RETENTION_DAYS = env_int("CONSOLE_RECEIPT_RETENTION_DAYS", 30, m
 CONSOLE_BEACON_RETENTION_DAYS = env_int("CONSOLE_BEACON_RETENTION_DAYS", 7, minimum=1)
 CONSOLE_FINDING_RETENTION_DAYS = env_int("CONSOLE_FINDING_RETENTION_DAYS", 90, minimum=1)
 CONSOLE_SAMPLE_RETENTION_DAYS = env_int("CONSOLE_SAMPLE_RETENTION_DAYS", 2, minimum=1)
+
+# --- REST API (docs/architecture.md "REST API"): deny by default, problem+json errors, camelCase.
+# Requests per minute per API client or user; 0 switches the limit off.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600, minimum=0)
+# How long a force-close response is replayed for the same Idempotency-Key.
+IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 60 * 60, minimum=60)
+# A request holding a key longer than this is taken to have died; a retry may take the key over.
+IDEMPOTENCY_LEASE_SECONDS = env_int("IDEMPOTENCY_LEASE_SECONDS", 120, minimum=5)
+REST_FRAMEWORK = {
+    # OAuth2 first: an anonymous request gets 401 with "WWW-Authenticate: Bearer".
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "console.permissions.ClientCredentialsAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["console.permissions.HasConsoleScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["console.permissions.PerClientThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "console.pagination.ListCursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "console.problems.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Named explicitly so migrations that point at the application model resolve it.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "read": "Read conversations, messages, findings, timelines and socket health",
+        "findings": "Resolve and dismiss findings",
+        "force-close": "Force-close conversations on the platform and in the mirror",
+        "admin": "Everything, including the audit log and webhook receipts (replay)",
+    },
+    "DEFAULT_SCOPES": [],
+    "OAUTH2_VALIDATOR_CLASS": "console.oauth.ConsoleOAuth2Validator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("API_TOKEN_EXPIRE_SECONDS", 3600, minimum=60),
+    # RFC 9700 (OAuth 2.0 Security BCP): the compliant behaviour everywhere. Only client
+    # credentials are used; tokens are stored hashed and accepted in the Authorization header only.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Conversation State Console API",
+    "DESCRIPTION": (
+        "Mirror of contact-center conversation state, widget telemetry, findings and the actions that fix "
+        "them. Authenticate with a browser session or an OAuth2 client-credentials token from `/o/token/` "
+        "(`manage.py create_api_client NAME --scope read`). Errors are `application/problem+json`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["console.permissions.CanReadSchema"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "displayOperationId": False},
+    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_TOKEN_URL": "/o/token/",
+    "OAUTH2_SCOPES": None,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "console.openapi.add_problem_responses",
+    ],
+}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {

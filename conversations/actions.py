@@ -26,6 +26,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from console.jobs import enqueue_on_commit
+from console.models import AuditEntry
 from conversations import events
 from conversations.ingest import CanonicalEvent, Delivery, adapter_for
 from conversations.ingest.canonical import format_instant, parse_instant
@@ -161,6 +162,44 @@ def replay_receipts(receipts: Iterable[WebhookReceipt], *, progress: Callable[[i
         if progress:
             progress(index)
     return counts
+
+
+class NotReplayable(ValueError):
+    """Only accepted deliveries keep a body that can be re-applied."""
+
+
+class UnparseableReceipt(ValueError):
+    """The stored body cannot be parsed by the current adapter."""
+
+
+def replay_receipt(receipt: WebhookReceipt, *, actor: str, actor_user=None, request_id: str = "") -> str:
+    """Re-apply one stored accepted delivery (an admin's replay), audited in the same transaction.
+
+    The ordering rules make a replay of an event the mirror already holds change nothing
+    (outcome ``stale`` or ``applied`` with no visible change); a lost one is applied.
+    """
+    if receipt.outcome not in ACCEPTED_OUTCOMES:
+        raise NotReplayable(
+            f"receipt {receipt.pk} was {receipt.outcome}: only accepted deliveries "
+            f"({', '.join(ACCEPTED_OUTCOMES)}) keep a body that can be replayed"
+        )
+    with transaction.atomic():
+        counts = replay_receipts([receipt])
+        if counts.get("unparseable"):
+            raise UnparseableReceipt(
+                f"receipt {receipt.pk}: the stored body cannot be parsed by the {receipt.source} adapter"
+            )
+        outcome = next(iter(counts))
+        AuditEntry.objects.create(
+            actor=actor,
+            actor_user=actor_user,
+            action="webhook_receipt.replayed",
+            target_type="webhook_receipt",
+            target_id=str(receipt.pk),
+            after={"outcome": outcome, "conversationId": receipt.conversation_id, "eventId": receipt.event_id},
+            request_id=request_id,
+        )
+    return outcome
 
 
 # --- applying one event ---------------------------------------------------------------------

@@ -32,3 +32,33 @@ def admin_user(roles):
 @pytest.fixture
 def outsider(db):
     return get_user_model().objects.create_user("oscar-outsider", password="pw-outsider-1")
+
+
+# --- API personas: an OAuth2 client per scope, with a real token from /o/token/ ------------------
+
+
+def issue_token(client_id: str, client_secret: str, scope: str | None = None) -> dict:
+    """POST /o/token/ with HTTP Basic client authentication, as curl does in the README."""
+    import base64
+
+    from django.test import Client
+
+    data = {"grant_type": "client_credentials"}
+    if scope is not None:
+        data["scope"] = scope
+    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+    response = Client().post("/o/token/", data, HTTP_AUTHORIZATION=f"Basic {basic}")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def api_client_token(db):
+    """``api_client_token("read", "findings")`` → the Authorization header value of a fresh client's token."""
+    from console.actions import create_api_client
+
+    def make(*scopes: str) -> str:
+        created = create_api_client(f"test-{'-'.join(scopes)}", list(scopes))
+        return f"Bearer {issue_token(created.client_id, created.client_secret)['access_token']}"
+
+    return make

@@ -53,4 +53,4 @@ def require_service(name: str, available: bool, why: str) -> None:
         pytest.skip(f"{name} not available: {why}")
 
 
-from tests.base import admin_user, outsider, roles, supervisor  # noqa: E402,F401 - shared personas
+from tests.base import admin_user, api_client_token, outsider, roles, supervisor  # noqa: E402,F401 - shared personas
