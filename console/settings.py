@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "console",
     "conversations",
     "diagnostics",
+    "simulator",
 ]
 
 MIDDLEWARE = [
