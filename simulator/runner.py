@@ -398,7 +398,7 @@ class Simulation:
             f"[{elapsed:7.1f}s] scenarios {scenarios['healthy'] + scenarios['faulty']} "
             f"({scenarios['healthy']} healthy, {scenarios['faulty']} with a fault), "
             f"conversations {len(conversations)} ({open_now} open) | "
-            f"webhooks {counts['webhooks_delivered']} ({outcome_text}), "
+            f"webhooks {counts['webhooks_delivered']} delivered (answers: {outcome_text}), "
             f"{counts['webhooks_duplicated']} duplicated, {counts['webhooks_retried']} retried, "
             f"{counts['webhooks_reordered']} out of order, {counts['webhooks_lost']} lost on purpose, "
             f"{counts['webhooks_refused'] + counts['webhooks_failed']} failed | "

@@ -320,13 +320,22 @@ def ghost_live_after_close(s: Script) -> None:
 
 
 def ghost_silent_after_lost_close(s: Script) -> None:
-    """The platform closed it but its close webhooks were lost; the widget has been silent past the grace."""
+    """The platform closed it but its close webhooks were lost; the widget has been silent past the grace.
+
+    The platform closed the socket with the conversation; the widget's next two pings went
+    unanswered (below the three of a silent socket), then the tab was frozen: its last
+    heartbeat and the customer's last message are older than the grace period.
+    """
     conversation = s.conversation()
     widget = s.widget(conversation, storage="local")
     closed_at = -(s.ghost_grace + 300)
     _backdated_opening(s, conversation, widget, closed_at)
     _backlog_heartbeats(s, conversation, widget, closed_at - 110, closed_at)
     s.close(conversation, 0, occurred=closed_at, reason="resolved", lost=True)
+    missed = [
+        ("socket.state", closed_at + 5 * n, s.socket_fields(conversation, "pong_missed", missedPongs=n)) for n in (1, 2)
+    ]
+    s.beacons(widget, 0, missed, label=f"missed pongs {widget.session_key}")
     s.inject("ghost_session", conversation, 0.5)
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import signal
+import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -166,11 +167,13 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"cannot serve the platform API on 127.0.0.1:{config.platform_port}: {error}") from None
         self._announce(config, simulation, options)
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # Ctrl-C or SIGTERM finish the run cleanly (summary written); a second one stops at once.
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
 
         def stop(signum, frame):
             simulation.stop("interrupted" if signum == signal.SIGINT else "terminated")
-            for sig, handler in previous.items():  # a second signal stops at once
+            for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
         for sig in previous:
