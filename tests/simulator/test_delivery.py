@@ -13,7 +13,9 @@ NO_PERTURBATION = Perturbation(duplicate_rate=0, lost_ack_rate=0, reorder_rate=0
 
 
 def sender(url: str, stats: DeliveryStats, perturbation: Perturbation = NO_PERTURBATION, **options) -> WebhookSender:
-    return WebhookSender(url, stats=stats, perturbation=perturbation, backoff_seconds=0.01, **options)
+    return WebhookSender(
+        url, stats=stats, perturbation=perturbation, backoff_seconds=0.01, resend_delay=0.01, **options
+    )
 
 
 def deliveries(source="native", seed=4):
