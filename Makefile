@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SIM_PORT ?= 8765
+SIMULATE_ARGS ?=
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/console
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint services sample-webhook clean browser-deps
+.PHONY: demo simulate test lint services sample-webhook clean browser-deps
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,15 +32,17 @@ var/console.env:
 	print("CXONE_WEBHOOK_TOKEN=" + secrets.token_urlsafe(32))' > $@
 	chmod 600 $@
 
+# The console (one ASGI process) and the simulated platform feeding it; prints the URL and the
+# demo users; Ctrl-C stops both. DATABASE_URL / REDIS_URL in the environment are used when set.
 demo: $(VENV)/.runtime var/console.env
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py ensure_roles
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	@echo "Demo users (log in at http://$(HOST):$(PORT)/admin/):"
-	@$(PY) manage.py create_demo_users
-	@echo "Console: http://$(HOST):$(PORT)/   (Ctrl-C stops it)"
-	@echo "Send a signed sample conversation from another shell: make sample-webhook"
-	$(VENV)/bin/uvicorn console.asgi:application --host $(HOST) --port $(PORT) --no-access-log
+	$(PY) manage.py demo --host $(HOST) --port $(PORT) --platform-port $(SIM_PORT)
+
+# The simulator alone, against a console already running at HOST:PORT (e.g. SIMULATE_ARGS="--faults ghost_session").
+simulate: $(VENV)/.runtime var/console.env
+	$(PY) manage.py simulate --target http://$(HOST):$(PORT) --platform-port $(SIM_PORT) $(SIMULATE_ARGS)
 
 sample-webhook: $(VENV)/.runtime var/console.env
 	$(PY) manage.py send_sample_webhook --url http://$(HOST):$(PORT)

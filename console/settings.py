@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "console",
     "conversations",
     "diagnostics",
+    "simulator",
 ]
 
 MIDDLEWARE = [
