@@ -17,6 +17,7 @@ the mirror is the same whatever order the events arrived in.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections import Counter
@@ -229,16 +230,37 @@ def replay_receipt(receipt: WebhookReceipt, *, actor: str, actor_user=None, requ
 
 def apply_event(event: CanonicalEvent, *, source: str) -> str:
     conversation = _lock_conversation(event, source)
+    as_locked = _field_values(conversation)
     state_before = None if conversation.versions.get("event") is None else conversation.state
     key = event.order_key
     newest = conversation.versions.get("event")
     stale = newest is not None and key < newest
     HANDLERS[event.type](conversation, event, key)
     _note_event(conversation, event, key)
-    conversation.save()
+    _save_changes(conversation, as_locked)
     if conversation.state != state_before:
         events.conversation_state_changed(conversation)
     return ReceiptOutcome.STALE if stale else ReceiptOutcome.APPLIED
+
+
+def _field_values(conversation: Conversation) -> dict:
+    """The row's values as locked (JSON fields deep-copied: the handlers change them in place)."""
+    return {
+        field.attname: copy.deepcopy(getattr(conversation, field.attname))
+        for field in Conversation._meta.concrete_fields
+        if not field.primary_key
+    }
+
+
+def _save_changes(conversation: Conversation, as_locked: dict) -> None:
+    """UPDATE only the columns this event changed (and ``updated_at`` with them); nothing when none did.
+
+    A message changes a handful of columns; writing all of them (JSON context included) cost
+    each webhook more time than the statement itself (docs/performance.md, ingest).
+    """
+    changed = [name for name, value in as_locked.items() if getattr(conversation, name) != value]
+    if changed:
+        conversation.save(update_fields={*changed, "updated_at"})
 
 
 def _lock_conversation(event: CanonicalEvent, source: str) -> Conversation:
