@@ -58,6 +58,7 @@ def console_env(database: str, *, redis: bool = True, **extra: str) -> dict[str,
         DATABASE_URL=db_url(database),
         CONSOLE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
         CONSOLE_ENV_FILE=str(ROOT / "bench" / "no-such-env-file"),
+        CONSOLE_VAR_DIR=str(RESULTS / "var"),
         API_RATE_LIMIT_PER_MINUTE="0",
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
@@ -95,6 +96,12 @@ def create_database(name: str, *, template: str | None = None) -> None:
 def migrate(database: str, *, settings: str = "console.settings") -> None:
     env = console_env(database, redis=False, DJANGO_SETTINGS_MODULE=settings)
     run([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], env=env)
+
+
+def collectstatic() -> None:
+    """The pages need the hashed static files manifest (production serves them with WhiteNoise)."""
+    if not (RESULTS / "var" / "staticfiles" / "staticfiles.json").exists():
+        run([PYTHON, "manage.py", "collectstatic", "--no-input", "-v", "0"], env=console_env(db_name(), redis=False))
 
 
 def run(cmd: list[str], *, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:

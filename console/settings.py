@@ -208,6 +208,10 @@ CONSOLE_RECONNECT_BACKOFF_CAP_MS = env_int("CONSOLE_RECONNECT_BACKOFF_CAP_MS", 3
 # after each webhook's commit. Without a broker (eager tasks) they always run right after the commit.
 CONSOLE_DETECTOR_DEBOUNCE_SECONDS = env_int("CONSOLE_DETECTOR_DEBOUNCE_SECONDS", 2, minimum=0)
 
+# The dashboard's socket counters aggregate every open conversation's widgets; dashboards share one
+# answer for this many seconds (0: recompute on every request).
+CONSOLE_DASHBOARD_CACHE_SECONDS = env_int("CONSOLE_DASHBOARD_CACHE_SECONDS", 2, minimum=0)
+
 # --- Client telemetry (docs/architecture.md, "Client telemetry contract").
 # Requests per minute per deployment key and client address; 0 switches the limit off.
 TELEMETRY_RATE_LIMIT_PER_MINUTE = env_int("TELEMETRY_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)
