@@ -22,7 +22,7 @@ SELECT 's' || n, 'native', 'tenant-' || (n %% 5), 'webchat',
        '{}'::jsonb, 'cust-' || n, at, at, at, at, at,
        CASE WHEN n %% 5 = 4 THEN at END, CASE WHEN n %% 5 = 4 THEN 'ended' ELSE '' END, 10, NULL, '{}'::jsonb,
        at, at
-FROM (SELECT n, now() - (n %% 7200) * interval '1 second' - interval '1 minute' AS at
+FROM (SELECT n, now() - (n %% %(spread)s) * interval '1 second' - interval '1 minute' AS at
       FROM generate_series(%(first)s::int, %(last)s::int) AS n) AS rows
 """
 
@@ -60,9 +60,12 @@ FROM generate_series(%(first)s::int, %(last)s::int) AS n
 """
 
 
-def conversations(database: str, first: int, last: int, *, participants: bool = True) -> None:
+def conversations(
+    database: str, first: int, last: int, *, participants: bool = True, spread_seconds: int = 7200
+) -> None:
+    """Activity spread over ``spread_seconds`` before now (7200: most open ones are past the 15 min TTL)."""
     with psycopg.connect(common.db_url(database), autocommit=True) as conn:
-        conn.execute(CONVERSATIONS_SQL, {"first": first, "last": last})
+        conn.execute(CONVERSATIONS_SQL, {"first": first, "last": last, "spread": spread_seconds})
         if participants:
             conn.execute(PARTICIPANTS_SQL, {"first": first, "last": last})
 
@@ -75,3 +78,50 @@ def findings(database: str, first: int, last: int) -> None:
 def analyze(database: str) -> None:
     with psycopg.connect(common.db_url(database), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+
+
+DEPLOYMENT_SQL = """
+INSERT INTO diagnostics_widgetdeployment
+    (key, name, allowed_origins, session_ttl_seconds, ghost_grace_seconds, pong_window_seconds,
+     missed_pongs_threshold, duplicate_message_window_seconds, created_at)
+VALUES ('wd_bench', 'Bench widgets', '["https://www.example.com"]', NULL, NULL, NULL, NULL, NULL, now())
+ON CONFLICT (key) DO NOTHING
+"""
+
+# Per open conversation: a validated session.init and three socket beacons (open, heartbeat, heartbeat);
+# every 50th conversation's widget misses three pongs (a silent socket for the detectors to find).
+BEACONS_SQL = """
+INSERT INTO diagnostics_telemetrybeacon
+    (deployment_id, beacon_id, kind, session_key, conversation_id, participant_id, origin, sent_at, received_at,
+     payload)
+SELECT d.id, 'b' || n || '-' || k, CASE WHEN k = 0 THEN 'session.init' ELSE 'socket.state' END, 'sess-' || n, 's' || n,
+       CASE WHEN k = 0 THEN '' ELSE 's' || n || '-customer' END, 'https://www.example.com',
+       now() - interval '50 seconds' + k * interval '10 seconds', now(),
+       CASE WHEN k = 0 THEN jsonb_build_object('origin', 'https://www.example.com', 'storage', 'local',
+                                               'storedConversationId', 's' || n, 'validated', true,
+                                               'validationResult', 'resumed', 'conversationId', 's' || n)
+            WHEN k = 1 THEN jsonb_build_object('event', 'open', 'readyState', 1)
+            WHEN n %% 50 = 0 THEN jsonb_build_object('event', 'pong_missed', 'readyState', 1, 'missedPongs', k + 0)
+            ELSE jsonb_build_object('event', 'heartbeat', 'readyState', 1, 'rttMs', 40) END
+FROM generate_series(%(first)s::int, %(last)s::int) AS n, generate_series(0, 3) AS k,
+     (SELECT id FROM diagnostics_widgetdeployment WHERE key = 'wd_bench') AS d
+WHERE n %% 5 <> 4  -- closed conversations' widgets went quiet before the close
+"""
+
+MESSAGES_SQL = """
+INSERT INTO conversations_message
+    (conversation_id, message_id, sequence, participant_id, direction, text, idempotency_key, created_at,
+     received_at, event_id)
+SELECT 's' || n, 'm' || k, k, 's' || n || CASE WHEN k %% 2 = 0 THEN '-agent' ELSE '-customer' END,
+       CASE WHEN k %% 2 = 0 THEN 'outbound' ELSE 'inbound' END, 'message ' || k || ' of ' || n, 'k' || n || '-' || k,
+       now() - interval '2 minutes' + k * interval '5 seconds', now(), 'e' || n || '-' || k
+FROM generate_series(%(first)s::int, %(last)s::int) AS n, generate_series(1, 4) AS k
+"""
+
+
+def telemetry(database: str, first: int, last: int) -> None:
+    """Widget telemetry and a few messages for conversations s<first>..s<last>."""
+    with psycopg.connect(common.db_url(database), autocommit=True) as conn:
+        conn.execute(DEPLOYMENT_SQL)
+        conn.execute(BEACONS_SQL, {"first": first, "last": last})
+        conn.execute(MESSAGES_SQL, {"first": first, "last": last})

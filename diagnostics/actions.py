@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -170,6 +171,32 @@ def run_detectors(
     With ``linked``, conversations of the same customer or browser session are re-examined too:
     a late close of one changes whether another was a duplicate.
     """
+    with _relaxed_commits():
+        return _run_detectors(conversation_ids, session_keys, kinds=kinds, linked=linked, now=now, actor=actor)
+
+
+@contextmanager
+def _relaxed_commits():
+    """Detector runs commit once per subject without waiting for the WAL flush (PostgreSQL).
+
+    Findings are derived from stored facts: a crash can lose only the last fraction of a second
+    of detector commits (each finding together with its audit row), and the next run recomputes
+    them. Waiting for the disk made the commits most of a run's time (docs/performance.md,
+    detectors). Inside a caller's transaction (tests, eager tasks) the setting is left alone.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+def _run_detectors(conversation_ids, session_keys, *, kinds, linked, now, actor) -> Counter:
     now = now or timezone.now()
     kinds = tuple(kinds) if kinds is not None else None
     stats: Counter = Counter()
