@@ -726,18 +726,22 @@ def _stale(ttl: int, now: datetime):
 def expire_stale(*, now: datetime | None = None, dry_run: bool = False, actor: str = "") -> list[dict]:
     """Expire every pending/active conversation idle past its TTL; answer what expired (or would).
 
-    Set-based: per distinct TTL one conditional UPDATE claims the rows (a row a concurrent webhook
-    has locked is skipped on PostgreSQL and taken next time), and the console receipts and audit rows
-    are inserted in the same statement (PostgreSQL) or transaction (SQLite). The number of queries
-    does not depend on the number of conversations; a second run finds nothing to expire.
+    Set-based: per distinct TTL, conditional UPDATEs (``WHERE state = 'pending'|'active' AND
+    last_activity_at < cutoff``, rechecked by PostgreSQL on rows a concurrent webhook changed) claim
+    the rows, and the console receipts and audit rows are inserted in the same statement (PostgreSQL)
+    or transaction (SQLite). The number of queries does not depend on the number of conversations;
+    a second run finds nothing to expire.
+
+    Each item (also the ``conversation.updated`` push of that conversation) has conversationId, state,
+    previousState, lastActivityAt, expiresAt, closedAt, closeReason and ttlSeconds; instants are ISO strings.
     """
     now = now or timezone.now()
     actor = actor or "system:conversations.tasks.expire_stale_sessions"
     expired: list[dict] = []
     for ttl in _ttl_groups():
         if dry_run:
-            rows = _stale(ttl, now).order_by("last_activity_at").values_list("id", "state", "last_activity_at")
-            expired.extend(_expiry_item(cid, state, last, ttl, now) for cid, state, last in rows)
+            rows = _stale(ttl, now).order_by("last_activity_at", "id").values_list("id", "state", "last_activity_at")
+            expired.extend(_expiry_item(cid, state, format_instant(last), ttl, now) for cid, state, last in rows)
         elif connection.vendor == "postgresql":
             expired.extend(_expire_group_postgres(ttl, now, actor))
         else:
@@ -747,67 +751,81 @@ def expire_stale(*, now: datetime | None = None, dry_run: bool = False, actor: s
     return expired
 
 
-def _expiry_item(conversation_id: str, previous_state: str, last_activity_at: datetime, ttl: int, now) -> dict:
+def _expiry_item(
+    conversation_id: str, previous_state: str, last_activity: str, ttl: int, now: datetime, expires: str = ""
+) -> dict:
     return {
         "conversationId": conversation_id,
+        "state": ConversationState.EXPIRED,
         "previousState": previous_state,
-        "lastActivityAt": last_activity_at,
+        "lastActivityAt": last_activity,
+        "expiresAt": expires or format_instant(parse_instant(last_activity, "lastActivityAt") + timedelta(seconds=ttl)),
+        "closedAt": format_instant(now),
+        "closeReason": EXPIRY_REASON,
         "ttlSeconds": ttl,
-        "expiresAt": last_activity_at + timedelta(seconds=ttl),
-        "closedAt": now,
     }
-
-
-def _expiry_audit(conversation_id: str, previous: str, last_activity: datetime, ttl: int, now, actor: str):
-    return AuditEntry(
-        at=now,
-        actor=actor,
-        action="conversation.expired",
-        target_type="conversation",
-        target_id=conversation_id,
-        reason=_expiry_audit_reason(ttl),
-        before={"state": previous, "lastActivityAt": format_instant(last_activity)},
-        after={"state": ConversationState.EXPIRED, "closedAt": format_instant(now), "closeReason": EXPIRY_REASON},
-    )
 
 
 def _expiry_audit_reason(ttl: int) -> str:
     return f"no activity for more than the {ttl} s TTL"
 
 
+# The console events of a sweep are stored in receipts of up to EXPIRY_EVENTS_PER_RECEIPT events each
+# (body {"id", "events": [canonical state_changed events]}): one receipt row per conversation would
+# make the sweep cost three times the UPDATE it records (bench/expire_stale.py). The bodies are built
+# as text, in ``id`` order; every event keeps its own deterministic id and order key.
+EXPIRY_EVENTS_PER_RECEIPT = 500
+EXPIRY_BATCH_PREFIX = "expire-batch"
+
 _EXPIRE_SQL_POSTGRES = """
-WITH claimed AS (
-    SELECT id, state FROM {conversation}
-    WHERE state IN ('pending', 'active') AND last_activity_at < %(cutoff)s AND ({ttl_condition})
-    FOR UPDATE SKIP LOCKED
-), expired AS (
-    UPDATE {conversation} AS c
+WITH pending AS (
+    UPDATE {conversation}
     SET state = 'expired', closed_at = %(now)s, close_reason = %(reason)s, updated_at = %(now)s
-    FROM claimed WHERE c.id = claimed.id
-    RETURNING c.id, claimed.state AS previous_state, c.last_activity_at, c.last_sequence,
-        CASE WHEN length(c.id) + {prefix_length} <= {max_id_length} THEN %(prefix)s || c.id
-             ELSE %(prefix)s || 'sha256:' || encode(sha256(convert_to(c.id, 'UTF8')), 'hex') END AS event_id
+    WHERE state = 'pending' AND last_activity_at < %(cutoff)s AND ({ttl_condition})
+    RETURNING id, 'pending' AS previous_state, last_activity_at, last_sequence
+), active AS (
+    UPDATE {conversation}
+    SET state = 'expired', closed_at = %(now)s, close_reason = %(reason)s, updated_at = %(now)s
+    WHERE state = 'active' AND last_activity_at < %(cutoff)s AND ({ttl_condition})
+    RETURNING id, 'active' AS previous_state, last_activity_at, last_sequence
+), expired AS (
+    SELECT changed.*,
+        CASE WHEN length(id) + {prefix_length} <= {max_id_length} THEN %(prefix)s || id
+             ELSE %(prefix)s || 'sha256:' || encode(sha256(convert_to(id, 'UTF8')), 'hex') END AS event_id,
+        to_char(last_activity_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_activity_text
+    FROM (SELECT * FROM pending UNION ALL SELECT * FROM active) AS changed
+), chunked AS (
+    SELECT *, (row_number() OVER (ORDER BY id) - 1) / {per_receipt} AS chunk FROM expired
 ), receipts AS (
     INSERT INTO {receipt} (source, event_id, received_at, signature_valid, outcome, status_code, error,
         conversation_id, event_types, sequence, occurred_at, body, remote_addr, request_id)
-    SELECT 'console', event_id, %(now)s, true, 'applied', 200, '', id, %(event_type)s, last_sequence, %(now)s,
-        json_build_object('id', event_id, 'type', %(event_type)s, 'occurredAt', %(now_text)s,
-            'conversationId', id, 'sequence', last_sequence,
-            'data', json_build_object('state', 'expired', 'reason', %(reason)s))::text,
+    SELECT 'console', %(batch_prefix)s || chunk, %(now)s, true, 'applied', 200, '', '', %(event_type)s, NULL, %(now)s,
+        '{{"id":' || to_json(%(batch_prefix)s || chunk)::text || ',"events":[' || string_agg(
+            '{{"id":' || to_json(event_id)::text || ',"type":' || to_json(%(event_type)s::text)::text
+            || ',"occurredAt":' || to_json(%(now_text)s::text)::text || ',"conversationId":' || to_json(id)::text
+            || ',"sequence":' || coalesce(last_sequence::text, 'null')
+            || ',"data":{{"state":"expired","reason":' || to_json(%(reason)s::text)::text || '}}}}',
+            ',' ORDER BY id) || ']}}',
         NULL, ''
-    FROM expired
-    ON CONFLICT DO NOTHING
+    FROM chunked GROUP BY chunk
 ), audits AS (
     INSERT INTO {audit} (at, actor, action, target_type, target_id, reason, before, after, idempotency_key, request_id)
     SELECT %(now)s, %(actor)s, 'conversation.expired', 'conversation', id, %(audit_reason)s,
-        jsonb_build_object('state', previous_state, 'lastActivityAt',
-            to_char(last_activity_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
+        jsonb_build_object('state', previous_state, 'lastActivityAt', last_activity_text),
         jsonb_build_object('state', 'expired', 'closedAt', %(now_text)s, 'closeReason', %(reason)s),
         '', ''
     FROM expired
 )
-SELECT id, previous_state, last_activity_at FROM expired ORDER BY last_activity_at, id
+SELECT id, previous_state, last_activity_text,
+    to_char((last_activity_at + %(ttl_interval)s) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+FROM expired ORDER BY last_activity_at, id
 """
+
+
+def _expiry_batch_prefix(ttl: int, now: datetime) -> str:
+    """Receipt ids of one sweep's batches, ``expire-batch:<sweep time>:ttl<seconds>:<random>:<n>``: unique
+    even for two sweeps at the same instant (the events inside keep their deterministic ids)."""
+    return f"{EXPIRY_BATCH_PREFIX}:{format_instant(now)}:ttl{ttl}:{uuid.uuid4().hex[:12]}:"
 
 
 def _expire_group_postgres(ttl: int, now: datetime, actor: str) -> list[dict]:
@@ -823,23 +841,38 @@ def _expire_group_postgres(ttl: int, now: datetime, actor: str) -> list[dict]:
         ttl_condition=ttl_condition,
         prefix_length=len(prefix),
         max_id_length=MAX_EVENT_ID_LENGTH,
+        per_receipt=int(EXPIRY_EVENTS_PER_RECEIPT),
     )
+    now_text = format_instant(now)
     params = {
         "cutoff": now - timedelta(seconds=ttl),
         "ttl": ttl,
+        "ttl_interval": timedelta(seconds=ttl),
         "now": now,
-        "now_text": format_instant(now),
+        "now_text": now_text,
         "reason": EXPIRY_REASON,
         "prefix": prefix,
+        "batch_prefix": _expiry_batch_prefix(ttl, now),
         "event_type": STATE_CHANGED,
         "actor": actor,
         "audit_reason": _expiry_audit_reason(ttl),
     }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-        items = [_expiry_item(cid, previous, last, ttl, now) for cid, previous, last in rows]
-        conversations_events.lifecycle_changed([_expiry_push(item) for item in items])
+        items = [
+            {
+                "conversationId": conversation_id,
+                "state": ConversationState.EXPIRED,
+                "previousState": previous,
+                "lastActivityAt": last,
+                "expiresAt": expires,
+                "closedAt": now_text,
+                "closeReason": EXPIRY_REASON,
+                "ttlSeconds": ttl,
+            }
+            for conversation_id, previous, last, expires in cursor.fetchall()
+        ]
+        conversations_events.lifecycle_changed(items)
     return items
 
 
@@ -848,67 +881,74 @@ def _expire_group_batched(ttl: int, now: datetime, actor: str) -> list[dict]:
     the UPDATE changes; receipts and audit rows go in with one executemany each."""
     stale = _stale(ttl, now)
     with transaction.atomic():
-        rows = list(
-            stale.order_by("last_activity_at", "id").values_list("id", "state", "last_activity_at", "last_sequence")
-        )
+        rows = list(stale.order_by("id").values_list("id", "state", "last_activity_at", "last_sequence"))
         if not rows:
             return []
         stale.update(state=ConversationState.EXPIRED, closed_at=now, close_reason=EXPIRY_REASON, updated_at=now)
-        receipts = []
-        audits = []
+        events, audits, items = [], [], []
         for conversation_id, previous, last_activity, last_sequence in rows:
-            event = CanonicalEvent(
-                id=console_event_id(EXPIRY_EVENT_PREFIX, conversation_id),
-                type=STATE_CHANGED,
-                occurred_at=now,
-                conversation_id=conversation_id,
-                sequence=last_sequence,
-                data={"state": ConversationState.EXPIRED, "reason": EXPIRY_REASON},
+            events.append(
+                CanonicalEvent(
+                    id=console_event_id(EXPIRY_EVENT_PREFIX, conversation_id),
+                    type=STATE_CHANGED,
+                    occurred_at=now,
+                    conversation_id=conversation_id,
+                    sequence=last_sequence,
+                    data={"state": ConversationState.EXPIRED, "reason": EXPIRY_REASON},
+                ).as_json()
             )
+            item = _expiry_item(conversation_id, previous, format_instant(last_activity), ttl, now)
+            audits.append(
+                AuditEntry(
+                    at=now,
+                    actor=actor,
+                    action="conversation.expired",
+                    target_type="conversation",
+                    target_id=conversation_id,
+                    reason=_expiry_audit_reason(ttl),
+                    before={"state": previous, "lastActivityAt": item["lastActivityAt"]},
+                    after={
+                        "state": ConversationState.EXPIRED,
+                        "closedAt": item["closedAt"],
+                        "closeReason": EXPIRY_REASON,
+                    },
+                )
+            )
+            items.append(item)
+        prefix = _expiry_batch_prefix(ttl, now)
+        receipts = []
+        for chunk, start in enumerate(range(0, len(events), EXPIRY_EVENTS_PER_RECEIPT)):
+            batch_id = f"{prefix}{chunk}"
+            body = {"id": batch_id, "events": events[start : start + EXPIRY_EVENTS_PER_RECEIPT]}
             receipts.append(
                 WebhookReceipt(
                     source=Source.CONSOLE,
-                    event_id=event.id,
+                    event_id=batch_id,
                     received_at=now,
                     signature_valid=True,
                     outcome=ReceiptOutcome.APPLIED,
                     status_code=200,
-                    conversation_id=conversation_id,
                     event_types=STATE_CHANGED,
-                    sequence=last_sequence,
                     occurred_at=now,
-                    body=json.dumps(event.as_json(), separators=(",", ":")),
+                    body=json.dumps(body, separators=(",", ":")),
                 )
             )
-            audits.append(_expiry_audit(conversation_id, previous, last_activity, ttl, now, actor))
-        _insert_many(WebhookReceipt, receipts, ignore_conflicts=True)
+        _insert_many(WebhookReceipt, receipts)
         _insert_many(AuditEntry, audits)
-        items = [_expiry_item(cid, previous, last, ttl, now) for cid, previous, last, _ in rows]
-        conversations_events.lifecycle_changed([_expiry_push(item) for item in items])
+        items.sort(key=lambda item: (item["lastActivityAt"], item["conversationId"]))
+        conversations_events.lifecycle_changed(items)
     return items
 
 
-def _insert_many(model, objects: list, *, ignore_conflicts: bool = False) -> None:
+def _insert_many(model, objects: list) -> None:
     """One executemany INSERT (a single statement whatever the number of rows; SQLite path)."""
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
-    sql = f"{verb} INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
     rows = [[field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields] for obj in objects]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
-
-
-def _expiry_push(item: dict) -> dict:
-    return {
-        "conversationId": item["conversationId"],
-        "state": ConversationState.EXPIRED,
-        "closedAt": format_instant(item["closedAt"]),
-        "closeReason": EXPIRY_REASON,
-        "lastActivityAt": format_instant(item["lastActivityAt"]),
-        "expiresAt": format_instant(item["expiresAt"]),
-    }
 
 
 # --- force-close -------------------------------------------------------------------------------------

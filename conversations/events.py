@@ -7,7 +7,7 @@ an expiry or a reconciliation without reloading. Nothing is sent when the transa
 
 from __future__ import annotations
 
-from console.events import conversation_group, send_on_commit
+from console.events import conversation_group, send_many_on_commit, send_on_commit
 from console.models import AuditEntry
 from conversations.ingest.canonical import format_instant
 from conversations.models import Conversation, ForceCloseRequest
@@ -63,8 +63,10 @@ def audit_recorded(entry: AuditEntry) -> None:
 
 
 def lifecycle_changed(changes: list[dict]) -> None:
-    """Set-based transitions (expiry): one conversation.updated per conversation, after commit."""
-    for change in changes:
-        send_on_commit(
-            conversation_group(change["conversationId"]), {"type": "conversation.updated", "conversation": change}
-        )
+    """Set-based transitions (expiry): one conversation.updated per conversation, sent together after commit."""
+    send_many_on_commit(
+        [
+            (conversation_group(change["conversationId"]), {"type": "conversation.updated", "conversation": change})
+            for change in changes
+        ]
+    )

@@ -40,8 +40,9 @@ def test_every_periodic_task_has_a_beat_entry_operators_can_change():
 
 
 def every(task: str, seconds: int) -> None:
+    """Set a task's period (the entry is created again if a transactional test flushed the tables)."""
     interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period="seconds")
-    PeriodicTask.objects.filter(name=task).update(interval=interval)
+    PeriodicTask.objects.update_or_create(name=task, defaults={"task": task, "interval": interval, "enabled": True})
 
 
 def idle_conversation(conversation_id: str) -> None:

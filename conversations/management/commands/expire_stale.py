@@ -7,7 +7,6 @@ import time
 from django.core.management.base import BaseCommand
 
 from conversations.actions import expire_stale
-from conversations.ingest.canonical import format_instant
 
 
 class Command(BaseCommand):
@@ -29,8 +28,7 @@ class Command(BaseCommand):
         for item in items[:limit]:
             self.stdout.write(
                 f"{verb}: {item['conversationId']}  {item['previousState']}  "
-                f"last activity {format_instant(item['lastActivityAt'])}  "
-                f"TTL {item['ttlSeconds']} s  expired at {format_instant(item['expiresAt'])}"
+                f"last activity {item['lastActivityAt']}  TTL {item['ttlSeconds']} s  expired at {item['expiresAt']}"
             )
         if len(items) > limit:
             self.stdout.write(f"... and {len(items) - limit} more")
