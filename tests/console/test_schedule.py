@@ -204,3 +204,16 @@ def test_the_asgi_server_runs_the_schedule_and_stops_cleanly_on_ctrl_c(tmp_path)
     assert "embedded scheduler started" in output
     assert "embedded scheduler stopped" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.django_db
+def test_admins_change_periods_in_the_admin_and_supervisors_only_see_them(client, admin_user, supervisor):
+    task = PeriodicTask.objects.get(name="conversations.tasks.expire_stale_sessions")
+    url = f"/admin/django_celery_beat/periodictask/{task.pk}/change/"
+    client.force_login(supervisor)
+    page = client.get(url)
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    client.force_login(admin_user)
+    page = client.get(url)
+    assert page.status_code == 200 and 'name="_save"' in page.content.decode()
+    assert admin_user.has_perm("django_celery_beat.change_intervalschedule")
