@@ -1,4 +1,4 @@
-"""Cross-cutting state changes: retention of old records."""
+"""Cross-cutting state changes: retention of old records, the periodic tasks' schedule."""
 
 from __future__ import annotations
 
@@ -52,3 +52,30 @@ def _delete_in_batches(queryset) -> int:
         with transaction.atomic():
             count, _ = queryset.model.objects.filter(pk__in=batch).delete()
         total += count
+
+
+def ensure_periodic_tasks() -> list[str]:
+    """Create the beat entries of console.celery.PERIODIC_TASKS that are missing; answers their names.
+
+    Migration console/0003 creates them on a fresh database; this puts back any that a flushed or
+    restored database lost (beat and the embedded scheduler call it when they start). Existing entries
+    are left as operators set them; to stop a periodic task, disable its entry rather than delete it.
+    """
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from console.celery import PERIODIC_TASKS
+
+    present = set(PeriodicTask.objects.filter(name__in=list(PERIODIC_TASKS)).values_list("name", flat=True))
+    created = []
+    for task, seconds in PERIODIC_TASKS.items():
+        if task in present:
+            continue
+        interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+        _, was_created = PeriodicTask.objects.get_or_create(
+            name=task, defaults={"task": task, "interval": interval, "kwargs": "{}", "args": "[]"}
+        )
+        if was_created:
+            created.append(task)
+    if created:
+        log.info("created the missing periodic task entries: %s", ", ".join(created))
+    return created

@@ -15,6 +15,7 @@ delivery is harmless. Soft and hard time limits bound every task.
 import os
 
 from celery import Celery
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -36,6 +37,14 @@ PERIODIC_TASKS = {
 }
 
 
+@beat_init.connect
+def ensure_schedule(sender=None, **kwargs):
+    """Beat starts: put back periodic task entries a flushed or restored database lost."""
+    from console.actions import ensure_periodic_tasks
+
+    ensure_periodic_tasks()
+
+
 _discovered = False
 
 
@@ -48,7 +57,21 @@ def installed_task(name: str):
     global _discovered
     task = app.tasks.get(name)
     if task is None and not _discovered:
-        app.loader.import_default_modules()
+        _import_task_modules()
         _discovered = True
         task = app.tasks.get(name)
     return task
+
+
+def _import_task_modules() -> None:
+    """Import ``<app>.tasks`` of every installed Django app, as the worker's autodiscovery does (without
+    the worker's start-up checks, which a web process has already run)."""
+    import importlib
+    import importlib.util
+
+    from django.apps import apps
+
+    for config in apps.get_app_configs():
+        module = f"{config.name}.tasks"
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)

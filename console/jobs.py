@@ -68,6 +68,8 @@ def enqueue_on_commit(task_name: str, *args, **kwargs) -> None:
 
 def send(task_name: str, *args, **kwargs) -> None:
     """Hand the job to the broker now; when it cannot take it, keep it in the database for later."""
+    if not _installed(task_name):
+        return
     if BREAKER.is_open():
         defer(task_name, args, kwargs, "broker unavailable (recent publish failed)")
         return
@@ -79,18 +81,25 @@ def send(task_name: str, *args, **kwargs) -> None:
         defer(task_name, args, kwargs, f"{type(error).__name__}: {error}")
 
 
-def publish(task_name: str, args, kwargs) -> None:
-    """Publish one job (eagerly run it without a broker). Raises when the broker does not take it."""
-    from console.celery import app, installed_task
+_missing_reported: set[str] = set()
+
+
+def _installed(task_name: str):
+    """The task, or None (logged once) when no installed app defines it: no worker could run it either."""
+    from console.celery import installed_task
 
     task = installed_task(task_name)
+    if task is None and task_name not in _missing_reported:
+        _missing_reported.add(task_name)
+        log.warning("task %s is not installed in this build; its jobs are dropped", task_name)
+    return task
+
+
+def publish(task_name: str, args, kwargs) -> None:
+    """Publish one job (eagerly run it without a broker). Raises when the broker does not take it."""
+    task = _installed(task_name)
     if task is not None:
         task.apply_async(args=list(args), kwargs=dict(kwargs))
-    elif app.conf.task_always_eager:
-        # Another app's task that is not installed here: nothing could run it.
-        log.debug("task %s is not installed; not run", task_name)
-    else:
-        app.send_task(task_name, args=list(args), kwargs=dict(kwargs))
 
 
 def _digest(task_name: str, args, kwargs) -> str:

@@ -65,8 +65,14 @@ class EmbeddedScheduler:
         log.info("embedded scheduler stopped")
 
     def _run(self) -> None:
+        from console.actions import ensure_periodic_tasks
+
         self.started_at = timezone.now()
         try:
+            try:
+                ensure_periodic_tasks()
+            except Exception:
+                log.exception("embedded scheduler: cannot check the periodic task entries")
             while not self._stop.is_set():
                 self.run_due()
                 close_old_connections()  # the thread's own connection, as a request does

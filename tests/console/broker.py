@@ -40,3 +40,9 @@ def celery_broker(url: str):
         app.conf.update(**saved)
         app._after_fork()
         BREAKER.reset()
+
+
+def install_detectors_task() -> None:
+    """Webhook ingest enqueues diagnostics.tasks.run_detectors: register the worker probe's stand-in in
+    this process too when this build's diagnostics app does not define it (the real one when it does)."""
+    import tests.reliability.worker_probe  # noqa: F401 - registers the task as an import side effect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -13,11 +14,16 @@ from console import jobs
 from console.models import DeferredJob
 from conversations.models import Conversation, WebhookReceipt
 from tests.conftest import require_service
-from tests.console.broker import SHARED_REDIS, celery_broker, free_port, redis_answers
+from tests.console.broker import SHARED_REDIS, celery_broker, free_port, install_detectors_task, redis_answers
 from tests.conversations.lifecycle import at, start_conversation
 from tests.webhooks import event, post_native
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def detectors_task():
+    install_detectors_task()
 
 
 def test_without_a_broker_the_task_runs_eagerly_after_the_commit(client, django_capture_on_commit_callbacks):
@@ -101,3 +107,14 @@ def test_the_sweep_publishes_deferred_jobs_once_the_broker_answers():
         ]
     finally:
         queue.delete("celery")
+
+
+def test_a_task_no_installed_app_defines_is_dropped_with_a_warning(caplog):
+    caplog.set_level(logging.WARNING, logger="console.jobs")
+    with celery_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        jobs.send("nowhere.tasks.missing", 1)
+        jobs.send("nowhere.tasks.missing", 2)
+    assert not DeferredJob.objects.exists()
+    assert [r.getMessage() for r in caplog.records if "nowhere.tasks.missing" in r.getMessage()] == [
+        "task nowhere.tasks.missing is not installed in this build; its jobs are dropped"
+    ]

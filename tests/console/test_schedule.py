@@ -217,3 +217,17 @@ def test_admins_change_periods_in_the_admin_and_supervisors_only_see_them(client
     page = client.get(url)
     assert page.status_code == 200 and 'name="_save"' in page.content.decode()
     assert admin_user.has_perm("django_celery_beat.change_intervalschedule")
+
+
+@pytest.mark.django_db
+def test_entries_a_flushed_database_lost_are_put_back_and_changed_ones_kept():
+    from console.actions import ensure_periodic_tasks
+
+    every("conversations.tasks.expire_stale_sessions", 120)  # an operator's change
+    PeriodicTask.objects.exclude(name="conversations.tasks.expire_stale_sessions").delete()
+    created = ensure_periodic_tasks()
+    assert sorted(created) == sorted(set(PERIODIC_TASKS) - {"conversations.tasks.expire_stale_sessions"})
+    entries = {task.name: task.interval.every for task in PeriodicTask.objects.select_related("interval")}
+    assert entries["conversations.tasks.expire_stale_sessions"] == 120
+    assert entries["console.tasks.flush_deferred_jobs"] == 15
+    assert ensure_periodic_tasks() == []

@@ -25,7 +25,7 @@ from conversations.actions import force_close
 from conversations.models import Conversation, ForceCloseRequest, WebhookReceipt
 from conversations.tasks import force_close_retry
 from tests.conftest import require_service
-from tests.console.broker import celery_broker
+from tests.console.broker import celery_broker, install_detectors_task
 from tests.conversations.lifecycle import start_conversation
 from tests.reliability.processes import CeleryProcess, FakePlatform, RedisServer, wait_until
 from tests.webhooks import event, post_native
@@ -56,6 +56,7 @@ def platform():
 @pytest.fixture
 def services(transactional_db, redis_server, platform, tmp_path, settings):
     """Starts workers and beat against the test database and the private Redis; stops them all at the end."""
+    install_detectors_task()
     settings.NATIVE_PLATFORM_URL = platform.url
     settings.CONSOLE_FORCE_CLOSE_RETRY_SECONDS = 1
     settings.CONSOLE_FORCE_CLOSE_LEASE_SECONDS = LEASE_SECONDS
