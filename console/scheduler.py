@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import deque
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
@@ -41,7 +42,7 @@ class EmbeddedScheduler:
         self._entries: list = []
         self._loaded_at: datetime | None = None
         self.started_at = timezone.now()
-        self.runs: list[str] = []  # names of the tasks run, in order (what the log says too)
+        self.runs: deque[str] = deque(maxlen=1000)  # the latest tasks run, in order
 
     @property
     def running(self) -> bool:

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from conversations import actions
+from conversations.models import ForceCloseRequest
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ def force_close_retry(request_id: int | None = None) -> dict:
     ids = [request_id] if request_id is not None else actions.due_force_close_requests()
     statuses: dict[str, int] = {}
     for pk in ids:
-        outcome = actions.attempt_force_close(pk)
+        try:
+            outcome = actions.attempt_force_close(pk)
+        except ForceCloseRequest.DoesNotExist:
+            log.warning("force_close_retry: request %s no longer exists", pk)
+            continue
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
     return statuses

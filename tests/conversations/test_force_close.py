@@ -352,3 +352,7 @@ def test_an_admin_force_closes_selected_conversations_with_the_list_action(clien
     assert close_a.call_count == 1 and close_b.call_count == 2
     assert dict(Conversation.objects.values_list("id", "state")) == {"c-a": "closed", "c-b": "pending"}
     assert timezone.now() - ForceCloseRequest.objects.get(conversation_id="c-b").created_at < timedelta(minutes=1)
+
+
+def test_a_retry_of_a_request_that_no_longer_exists_does_nothing():
+    assert force_close_retry.apply(kwargs={"request_id": 12345}).get() == {}
