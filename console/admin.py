@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from console.models import ApiClient, AuditEntry
+from console.models import ApiClient, AuditEntry, DeferredJob
 
 
 @admin.register(AuditEntry)
@@ -50,4 +50,24 @@ class ApiClientAdmin(admin.ModelAdmin):
     search_fields = ("application__name", "=application__client_id")
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(DeferredJob)
+class DeferredJobAdmin(admin.ModelAdmin):
+    """Jobs waiting for the broker (Redis was down when they were enqueued); normally empty."""
+
+    list_display = ("created_at", "task_name", "attempts", "claimed_at", "last_error")
+    list_filter = ("task_name",)
+    ordering = ("pk",)
+    readonly_fields = ("task_name", "args", "kwargs", "digest", "created_at", "claimed_at", "attempts", "last_error")
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -1,4 +1,8 @@
-"""ASGI entry point: everything in the embedded default; only /ws/ in production."""
+"""ASGI entry point: everything in the embedded default; only /ws/ in production.
+
+In the embedded default (no REDIS_URL) the server's lifespan also runs the periodic tasks
+(console/scheduler.py), so ``make demo`` needs no broker, worker or beat.
+"""
 
 import os
 
@@ -13,10 +17,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
+from console.scheduler import LifespanScheduler  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+application = LifespanScheduler(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

@@ -53,6 +53,28 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_url(name: str, default: str = "") -> str:
+    """An http(s) base URL without a trailing slash; empty when unset."""
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL; got {raw!r}")
+    return raw.rstrip("/")
+
+
+def require_together(what: str, credentials: dict[str, str], needs: dict[str, object]) -> None:
+    """A client is configured by all of its credentials or none; with them, ``needs`` must be set too."""
+    given = [name for name, value in credentials.items() if value]
+    if not given:
+        return
+    missing = [name for name, value in credentials.items() if not value]
+    missing += [name for name, value in needs.items() if not value]
+    if missing:
+        raise ImproperlyConfigured(f"{what}: {', '.join(given)} is set but {', '.join(missing)} is not")
+
+
 def parse_database_url(url: str, *, name: str = "DATABASE_URL", base_dir: Path) -> dict:
     """Turn ``postgres://user:pass@host:port/db`` or ``sqlite:///path`` into DATABASES['default'].
 

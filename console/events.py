@@ -47,6 +47,31 @@ def _send(group: str, message: dict) -> None:
         log.warning("live push to %s failed", group, exc_info=True)
 
 
+def send_many_on_commit(messages: list[tuple[str, dict]]) -> None:
+    """Many pushes after one commit, sent from one event loop (a set-based change touches many groups)."""
+    if messages:
+        transaction.on_commit(lambda: _send_many(messages))
+
+
+def _send_many(messages: list[tuple[str, dict]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    if not isinstance(layer, InMemoryChannelLayer):
+        for group, message in messages:
+            PUSHER.push(layer, group, message)
+        return
+
+    async def send_all():
+        for group, message in messages:
+            await layer.group_send(group, message)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:  # best effort, as above: the change itself is committed
+        log.warning("live push of %d messages failed", len(messages), exc_info=True)
+
+
 class _Pusher:
     """One event loop thread per process that sends live pushes in order (channels_redis).
 

@@ -1,7 +1,8 @@
-"""Cross-cutting records: the audit log."""
+"""Cross-cutting records: the audit log and the jobs deferred while the broker was down."""
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from oauth2_provider.settings import oauth2_settings
 
 
@@ -103,3 +104,30 @@ class SocketHealthSample(models.Model):
 
     def __str__(self):
         return f"{self.at:%H:%M:%S} {self.counts}"
+
+
+class DeferredJob(models.Model):
+    """A follow-up job that could not be handed to the broker (Redis down) when its change committed.
+
+    console/jobs.py writes it instead of losing the job; the flush_deferred_jobs sweep publishes it
+    once the broker answers again. Identical pending jobs are stored once (the tasks are idempotent).
+    """
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    digest = models.CharField(max_length=64, help_text="sha256 of task name, args and kwargs")
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="Set while a sweep publishes it")
+    claim_token = models.CharField(max_length=32, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            # The same job deferred twice while waiting is kept once.
+            models.UniqueConstraint(fields=["digest"], condition=Q(claimed_at=None), name="deferred_job_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.task_name} (deferred {self.created_at:%Y-%m-%d %H:%M:%S})"

@@ -10,7 +10,8 @@ from django.contrib.auth.models import Group, Permission
 
 SUPERVISORS = "supervisors"
 ADMINS = "admins"
-ROLE_APPS = ("console", "conversations", "diagnostics")
+# django_celery_beat: admins change the periods of the periodic tasks in the admin; supervisors see them.
+ROLE_APPS = ("console", "conversations", "diagnostics", "django_celery_beat")
 
 
 def is_admin(user) -> bool:

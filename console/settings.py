@@ -15,9 +15,11 @@ from console.env import (
     env_int,
     env_list,
     env_str,
+    env_url,
     load_env_file,
     parse_database_url,
     parse_redis_url,
+    require_together,
     sqlite_database,
 )
 
@@ -133,7 +135,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# --- Celery (docs/architecture.md, "Celery"). Without REDIS_URL tasks run eagerly in-process.
+# --- Celery (docs/architecture.md, "Celery"). Without REDIS_URL tasks run eagerly in-process, and the
+# periodic tasks run from the embedded scheduler the ASGI server starts (console/scheduler.py).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
@@ -144,9 +147,32 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 180, minimum=1)
+if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be greater than CELERY_TASK_SOFT_TIME_LIMIT")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker keeps reconnecting through a broker outage instead of exiting after 100 attempts.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Publishing fails fast when Redis is down (about 0.3 s, then console/jobs.py defers the job to the
+# database and stops trying for a few seconds), so webhooks keep answering during an outage.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# An unacknowledged task (its worker was killed) is delivered again after the visibility timeout;
+# it must exceed the longest countdown a task is scheduled with (force-close retries: at most 30 min).
+CELERY_BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+    "socket_connect_timeout": 2,
+    # Look for messages of lost workers about ten times per visibility timeout.
+    "unacked_restore_interval": max(1, min(10, CELERY_BROKER_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1 if CELERY_BROKER_VISIBILITY_TIMEOUT < 100 else 10,
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Seconds a deferred job (broker down when it was enqueued) waits before publishing is tried again
+# from the request path; the flush_deferred_jobs sweep publishes the backlog once Redis answers.
+CONSOLE_BROKER_RETRY_SECONDS = env_int("CONSOLE_BROKER_RETRY_SECONDS", 5, minimum=0)
+# The embedded default runs the periodic tasks from the ASGI server process (only without REDIS_URL).
+CONSOLE_EMBEDDED_SCHEDULER = env_bool("CONSOLE_EMBEDDED_SCHEDULER", True)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -217,6 +243,46 @@ CONSOLE_DASHBOARD_CACHE_SECONDS = env_int("CONSOLE_DASHBOARD_CACHE_SECONDS", 2, 
 TELEMETRY_RATE_LIMIT_PER_MINUTE = env_int("TELEMETRY_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)
 TELEMETRY_MAX_BODY_BYTES = 256 * 1024
 TELEMETRY_MAX_BEACONS = 100
+
+# --- Force-close (docs/architecture.md "Force-close"): a platform failure is retried in the background
+# with exponential backoff from CONSOLE_FORCE_CLOSE_RETRY_SECONDS, at most CONSOLE_FORCE_CLOSE_MAX_ATTEMPTS
+# attempts. An attempt holds its request for CONSOLE_FORCE_CLOSE_LEASE_SECONDS; a worker killed mid-attempt
+# leaves the lease to expire, then the request is taken over (the platform is asked first).
+CONSOLE_FORCE_CLOSE_RETRY_SECONDS = env_int("CONSOLE_FORCE_CLOSE_RETRY_SECONDS", 30, minimum=1)
+CONSOLE_FORCE_CLOSE_MAX_ATTEMPTS = env_int("CONSOLE_FORCE_CLOSE_MAX_ATTEMPTS", 8, minimum=1)
+CONSOLE_FORCE_CLOSE_LEASE_SECONDS = env_int("CONSOLE_FORCE_CLOSE_LEASE_SECONDS", 300, minimum=1)
+# reconcile_with_platform: platform look-ups of single conversations per source and run.
+CONSOLE_RECONCILE_MAX_LOOKUPS = env_int("CONSOLE_RECONCILE_MAX_LOOKUPS", 200, minimum=0)
+
+# --- Platform clients (conversations/platforms/). A source without credentials has no client:
+# force-close then closes the mirror only and its audit entry says so.
+GENESYS_REGION = env_str("GENESYS_REGION").strip()
+GENESYS_CLIENT_ID = env_str("GENESYS_CLIENT_ID")
+GENESYS_CLIENT_SECRET = env_str("GENESYS_CLIENT_SECRET")
+GENESYS_API_BASE = env_url("GENESYS_API_BASE") or (f"https://api.{GENESYS_REGION}" if GENESYS_REGION else "")
+GENESYS_LOGIN_BASE = env_url("GENESYS_LOGIN_BASE") or (f"https://login.{GENESYS_REGION}" if GENESYS_REGION else "")
+CXONE_API_BASE = env_url("CXONE_API_BASE")
+CXONE_TOKEN_URL = env_url("CXONE_TOKEN_URL")
+CXONE_CLIENT_ID = env_str("CXONE_CLIENT_ID")
+CXONE_CLIENT_SECRET = env_str("CXONE_CLIENT_SECRET")
+NATIVE_PLATFORM_URL = env_url("NATIVE_PLATFORM_URL")
+NATIVE_PLATFORM_TOKEN = env_str("NATIVE_PLATFORM_TOKEN")
+require_together(
+    "Genesys Cloud client",
+    {"GENESYS_CLIENT_ID": GENESYS_CLIENT_ID, "GENESYS_CLIENT_SECRET": GENESYS_CLIENT_SECRET},
+    {"GENESYS_REGION (or GENESYS_API_BASE and GENESYS_LOGIN_BASE)": GENESYS_API_BASE and GENESYS_LOGIN_BASE},
+)
+require_together(
+    "NICE CXone client",
+    {"CXONE_CLIENT_ID": CXONE_CLIENT_ID, "CXONE_CLIENT_SECRET": CXONE_CLIENT_SECRET},
+    {"CXONE_API_BASE": CXONE_API_BASE, "CXONE_TOKEN_URL": CXONE_TOKEN_URL},
+)
+PLATFORM_CONNECT_TIMEOUT_SECONDS = env_int("PLATFORM_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
+PLATFORM_READ_TIMEOUT_SECONDS = env_int("PLATFORM_READ_TIMEOUT_SECONDS", 15, minimum=1)
+# Attempts per platform call (429, 5xx and timeouts are retried with backoff; Retry-After is honoured
+# up to PLATFORM_MAX_RETRY_AFTER_SECONDS, a longer wait fails the call so the caller retries later).
+PLATFORM_MAX_ATTEMPTS = env_int("PLATFORM_MAX_ATTEMPTS", 3, minimum=1)
+PLATFORM_MAX_RETRY_AFTER_SECONDS = env_int("PLATFORM_MAX_RETRY_AFTER_SECONDS", 30, minimum=0)
 
 # --- Retention (purge_old_records).
 CONSOLE_RECEIPT_RETENTION_DAYS = env_int("CONSOLE_RECEIPT_RETENTION_DAYS", 30, minimum=1)

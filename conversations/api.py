@@ -427,6 +427,9 @@ class ForceClose(APIView):
             "auditId": outcome.audit_id,
             "detail": outcome.detail,
         }
+        if outcome.status == "failed":
+            # The platform refused every attempt (CONSOLE_FORCE_CLOSE_MAX_ATTEMPTS): the mirror is unchanged.
+            return 502, {"detail": f"force-close gave up: {outcome.detail} ({outcome.platform_call})"}
         return (202 if outcome.status == "pending" else 200), body
 
 

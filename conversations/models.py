@@ -347,3 +347,76 @@ class WebhookReceipt(models.Model):
 
     def __str__(self):
         return f"{self.source}:{self.event_id or '-'} {self.outcome}"
+
+
+class ForceCloseStatus(models.TextChoices):
+    PENDING = "pending", "Pending (waiting for an attempt)"
+    IN_FLIGHT = "in_flight", "In flight (an attempt holds it)"
+    SUCCEEDED = "succeeded", "Closed"
+    ALREADY_CLOSED = "already_closed", "Already closed"
+    FAILED = "failed", "Failed (gave up)"
+
+
+OPEN_FORCE_CLOSE_STATUSES = (ForceCloseStatus.PENDING, ForceCloseStatus.IN_FLIGHT)
+
+
+class ForceCloseRequest(models.Model):
+    """An admin's request to close a conversation on its platform and in the mirror.
+
+    Durable so that a failed or interrupted attempt is retried in the background: an attempt
+    claims the row with a conditional UPDATE (pending -> in_flight, with a lease and a token),
+    makes the platform call without holding any row lock, and finishes with another conditional
+    UPDATE that only the holder of the token can make. One request per idempotency key, so the
+    platform is not called twice for one key.
+    """
+
+    # No database constraint: replay_events --reset may delete and rebuild the conversation.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.DO_NOTHING, db_constraint=False, related_name="force_close_requests"
+    )
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
+    reason = models.TextField()
+    actor = models.CharField(max_length=200, help_text="user:<name> or client:<client_id>")
+    actor_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=16, choices=ForceCloseStatus.choices, default=ForceCloseStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a pending request is tried again")
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an in-flight attempt is presumed lost"
+    )
+    claim_token = models.CharField(max_length=32, blank=True, default="")
+    platform_call = models.TextField(blank=True, default="", help_text="The last platform call and its answer")
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    audit_entry = models.ForeignKey(
+        "console.AuditEntry", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # The platform is called at most once per idempotency key and conversation.
+            models.UniqueConstraint(
+                fields=["conversation", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="force_close_once_per_key",
+            ),
+            # At most one request per conversation is being worked on; later ones join it.
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(status__in=["pending", "in_flight"]),
+                name="force_close_one_open_per_conversation",
+            ),
+        ]
+        indexes = [
+            # force_close_retry: the few open requests among the history of all of them.
+            models.Index(fields=["status"], name="force_close_open", condition=Q(status__in=["pending", "in_flight"])),
+        ]
+
+    def __str__(self):
+        return f"force-close {self.conversation_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_FORCE_CLOSE_STATUSES

@@ -209,12 +209,94 @@
     });
   }
 
+  /* Force close (admins): the dialog posts to the same API endpoint scripts use, with an
+   * Idempotency-Key minted when the dialog opens, so a double submit or a retry after a
+   * network error can never close twice. */
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+
+  function setupForceClose() {
+    const dialog = document.getElementById("force-close-dialog");
+    if (!dialog) return;
+    const form = document.getElementById("force-close-form");
+    const reason = document.getElementById("force-close-reason");
+    const status = document.getElementById("force-close-status");
+    const submit = document.getElementById("force-close-submit");
+    let key = null;
+
+    function show(text, tone) {
+      status.hidden = false;
+      status.textContent = text;
+      status.classList.toggle("ok", tone === "ok");
+      status.classList.toggle("bad", tone === "bad");
+    }
+
+    document.addEventListener("click", function (event) {
+      const opener = event.target.closest("[data-open-dialog='force-close-dialog']");
+      if (!opener) return;
+      key = newKey();
+      status.hidden = true;
+      submit.disabled = false;
+      dialog.showModal();
+      reason.focus();
+    });
+    document.getElementById("force-close-cancel").addEventListener("click", function () { dialog.close(); });
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!reason.value.trim()) {
+        show("A reason is required: it goes to the audit log.", "bad");
+        return;
+      }
+      submit.disabled = true;
+      show("Calling the platform…");
+      fetch(form.dataset.url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value,
+          "Idempotency-Key": '"' + key + '"',
+        },
+        body: JSON.stringify({ reason: reason.value.trim() }),
+      })
+        .then(function (response) {
+          return response.json().then(function (body) { return { code: response.status, body: body }; });
+        })
+        .then(function (result) {
+          const body = result.body || {};
+          if (result.code === 200) {
+            show("Closed. Platform call: " + (body.platformCall || "-"), "ok");
+            emit("conversation.updated", body);
+            setTimeout(function () { dialog.close(); }, 1500);
+          } else if (result.code === 202) {
+            show("Pending: " + (body.detail || "the platform call failed and is retried in the background") +
+              " (" + (body.platformCall || "-") + ")");
+            emit("conversation.updated", body);
+          } else {
+            show((body.detail || body.title || "The request failed") + " (HTTP " + result.code + ")", "bad");
+            submit.disabled = result.code === 409;
+            if (result.code === 409) setTimeout(function () { submit.disabled = false; }, 1000);
+          }
+        })
+        .catch(function () {
+          show("Network error: press Force close again to retry with the same key (it will not close twice).", "bad");
+          submit.disabled = false;
+        });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const path = body.dataset.liveUrl;
     if (path) startSocket(path);
     tickCountdowns();
     setInterval(tickCountdowns, 1000);
     renderChart();
+    setupForceClose();
     const hint = document.getElementById("new-findings-hint");
     if (hint) body.addEventListener("live:finding.raised", function () { hint.hidden = false; });
   });

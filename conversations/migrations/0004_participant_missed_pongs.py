@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0002_receipt_unique_event_first'),
+        ('conversations', '0003_force_close_request'),
     ]
 
     operations = [

@@ -1,0 +1,215 @@
+"""Against real Redis and real celery worker/beat processes (PostgreSQL, as in production):
+
+* a worker SIGKILLed in the middle of a force-close: after a restart the conversation is closed once,
+  with one success audit row and no second close call to the platform;
+* Redis stopped: webhooks are still answered 200 and stored; once Redis is back their follow-up
+  work runs (deferred jobs published by beat's flush_deferred_jobs, run by the worker);
+* beat expires a conversation left idle past its TTL on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from console.celery import PERIODIC_TASKS
+from console.models import AuditEntry, DeferredJob
+from conversations.actions import force_close
+from conversations.models import Conversation, ForceCloseRequest, WebhookReceipt
+from conversations.tasks import force_close_retry
+from diagnostics.models import PendingDetection
+from tests.conftest import require_service
+from tests.console.broker import celery_broker, install_detectors_task
+from tests.conversations.lifecycle import start_conversation
+from tests.reliability.processes import CeleryProcess, FakePlatform, RedisServer, wait_until
+from tests.webhooks import event, post_native
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+# Short lease and visibility timeout so that a killed worker's task comes back within seconds.
+LEASE_SECONDS = 3
+VISIBILITY_SECONDS = 5
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    require_service("redis-server", shutil.which("redis-server") is not None, "redis-server is not installed")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def platform():
+    fake = FakePlatform()
+    yield fake
+    fake.shutdown()
+
+
+@pytest.fixture
+def services(transactional_db, redis_server, platform, tmp_path, settings):
+    """Starts workers and beat against the test database and the private Redis; stops them all at the end."""
+    install_detectors_task()
+    settings.NATIVE_PLATFORM_URL = platform.url
+    settings.CONSOLE_FORCE_CLOSE_RETRY_SECONDS = 1
+    settings.CONSOLE_FORCE_CLOSE_LEASE_SECONDS = LEASE_SECONDS
+    db = connection.settings_dict
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="console.settings",
+        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}",
+        REDIS_URL=redis_server.url,
+        SECRET_KEY="reliability-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        CONSOLE_ENV_FILE="/nonexistent",
+        NATIVE_PLATFORM_URL=platform.url,
+        CONSOLE_FORCE_CLOSE_LEASE_SECONDS=str(LEASE_SECONDS),
+        CONSOLE_FORCE_CLOSE_RETRY_SECONDS="1",
+        CELERY_BROKER_VISIBILITY_TIMEOUT=str(VISIBILITY_SECONDS),
+        PLATFORM_MAX_ATTEMPTS="1",
+        CONSOLE_TEST_PROBE_FILE=str(tmp_path / "probe.jsonl"),
+        PYTHONUNBUFFERED="1",
+    )
+    started: list[CeleryProcess] = []
+
+    class Services:
+        probe = tmp_path / "probe.jsonl"
+
+        def worker(self) -> CeleryProcess:
+            name = f"reliability-{len(started)}@%h"
+            process = CeleryProcess(
+                "worker",
+                env,
+                tmp_path / f"worker-{len(started)}.log",
+                [
+                    "-P",
+                    "prefork",
+                    "-c",
+                    "1",
+                    "-n",
+                    name,
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--include",
+                    "tests.reliability.worker_probe",
+                ],
+            )
+            started.append(process)
+            process.wait_for(" ready.")
+            return process
+
+        def beat(self) -> CeleryProcess:
+            process = CeleryProcess("beat", env, tmp_path / "beat.log", ["--pidfile=", "--max-interval", "1"])
+            started.append(process)
+            process.wait_for("beat: Starting")
+            return process
+
+        def probed(self) -> list[dict]:
+            if not self.probe.exists():
+                return []
+            return [json.loads(line) for line in self.probe.read_text().splitlines() if line.strip()]
+
+    try:
+        with celery_broker(redis_server.url):
+            yield Services()
+    finally:
+        for process in started:
+            process.stop()
+
+
+def schedule_every_second(*tasks: str) -> None:
+    """Only these periodic tasks, every second (the entries are created if an earlier test flushed them)."""
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
+    for task in PERIODIC_TASKS:
+        PeriodicTask.objects.update_or_create(
+            name=task, defaults={"task": task, "interval": every_second, "enabled": task in tasks}
+        )
+
+
+def test_a_worker_killed_mid_force_close_closes_the_conversation_once(client, services, platform, admin_user):
+    worker = services.worker()
+    start_conversation(client, "c-kill", active=True)
+    platform.states["c-kill"] = "active"
+    platform.close_mode = "fail"
+    outcome = force_close("c-kill", reason="ghost session", actor="user:ada-admin", actor_user=admin_user)
+    assert outcome.status == "pending"
+    failed_calls = len(platform.close_calls)
+    request = ForceCloseRequest.objects.get()
+    platform.close_mode = "hang"
+    wait_until(lambda: timezone.now() >= ForceCloseRequest.objects.get().next_attempt_at, 10, "the retry to be due")
+    force_close_retry.apply_async(kwargs={"request_id": request.pk})
+    assert platform.close_arrived.wait(30), worker.output()[-3000:]
+    worker.kill()  # SIGKILL the whole worker in the middle of the platform call
+    platform.release.set()
+    request.refresh_from_db()
+    assert request.status == "in_flight"
+    assert Conversation.objects.get(pk="c-kill").state == "active"
+    assert not AuditEntry.objects.filter(action="conversation.force_closed").exists()
+
+    services.worker()
+
+    def retried():
+        return any(
+            record["task"] == "conversations.tasks.force_close_retry" and record["state"] == "SUCCESS"
+            for record in services.probed()
+        )
+
+    wait_until(retried, 60, "the restarted worker to finish the redelivered force_close_retry")
+    request.refresh_from_db()
+    assert (request.status, request.attempts) == ("succeeded", 3)
+    assert len(platform.close_calls) == failed_calls + 1  # the killed attempt's call only: no second close
+    assert platform.get_calls.count("c-kill") >= 1  # the take-over asked the platform first
+    audits = AuditEntry.objects.filter(action="conversation.force_closed")
+    assert audits.count() == 1
+    assert "closed on the platform already" in audits.get().after["platformCall"]
+    conversation = Conversation.objects.get(pk="c-kill")
+    assert conversation.close_reason == "force_closed"
+    assert WebhookReceipt.objects.filter(source="console", conversation_id="c-kill").count() == 1
+
+
+def test_webhooks_during_a_redis_outage_are_stored_and_their_follow_up_runs_after_it(client, services, redis_server):
+    schedule_every_second("console.tasks.flush_deferred_jobs", "conversations.tasks.expire_stale_sessions")
+    services.worker()
+    services.beat()
+
+    # Done-when: a conversation left idle past its TTL is expired by beat on its own.
+    long_ago = timezone.now() - timedelta(hours=2)
+    Conversation.objects.create(id="c-idle", state="active", first_event_at=long_ago, last_activity_at=long_ago)
+    wait_until(lambda: Conversation.objects.get(pk="c-idle").state == "expired", 30, "beat to expire c-idle")
+    assert AuditEntry.objects.get(action="conversation.expired", target_id="c-idle").actor == (
+        "system:conversations.tasks.expire_stale_sessions"
+    )
+
+    redis_server.stop()
+    for seq in range(1, 7):
+        conversation_id = f"c-out-{seq % 2}"
+        payload = event(
+            f"out-{seq}", "message.created", conversation_id, seq, {"messageId": f"m-{seq}", "direction": "inbound"}
+        )
+        response = post_native(client, payload)
+        assert (response.status_code, response.json()["status"]) == (200, "applied")
+    assert WebhookReceipt.objects.filter(event_id__startswith="out-", outcome="applied").count() == 6
+    # The detectors' follow-up is one debounced run over the marked conversations: deferred once.
+    assert set(PendingDetection.objects.values_list("conversation_id", flat=True)) == {"c-out-0", "c-out-1"}
+    assert list(DeferredJob.objects.values_list("task_name", flat=True)) == ["diagnostics.tasks.run_pending_detectors"]
+
+    redis_server.start()
+
+    def follow_ups_ran():
+        return any(
+            record["task"] == "diagnostics.tasks.run_pending_detectors" and record["state"] == "SUCCESS"
+            for record in services.probed()
+        )
+
+    wait_until(follow_ups_ran, 60, "the deferred follow-up to run after Redis came back")
+    wait_until(lambda: not PendingDetection.objects.exists(), 10, "the detectors to examine c-out-0 and c-out-1")
+    wait_until(lambda: not DeferredJob.objects.exists(), 10, "the deferred jobs to be gone")
