@@ -332,3 +332,7 @@ def timed():
         yield box
     finally:
         box["seconds"] = time.perf_counter() - start
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

@@ -20,7 +20,8 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 HEALTH_GROUP = "health"
-# Pushes waiting for the channel layer in one process; beyond this (Redis down for long) they are dropped.
+# Batches of pushes waiting for the channel layer in one process; beyond this (Redis down for long)
+# new ones are dropped.
 MAX_PENDING_PUSHES = 10_000
 
 
@@ -58,8 +59,7 @@ def _send_many(messages: list[tuple[str, dict]]) -> None:
     if layer is None:
         return
     if not isinstance(layer, InMemoryChannelLayer):
-        for group, message in messages:
-            PUSHER.push(layer, group, message)
+        PUSHER.push_many(layer, messages)
         return
 
     async def send_all():
@@ -86,16 +86,25 @@ class _Pusher:
         self._pid = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue | None = None
+        self._dropped = 0
 
     def push(self, layer, group: str, message: dict) -> None:
-        loop, queue = self._started()
-        loop.call_soon_threadsafe(self._enqueue, queue, (layer, group, message))
+        self.push_many(layer, [(group, message)])
 
-    @staticmethod
-    def _enqueue(queue: asyncio.Queue, item) -> None:
+    def push_many(self, layer, messages: list[tuple[str, dict]]) -> None:
+        """Queue pushes to be sent in order; returns at once."""
+        loop, queue = self._started()
+        loop.call_soon_threadsafe(self._enqueue, queue, (layer, messages))
+
+    def _enqueue(self, queue: asyncio.Queue, item) -> None:
         if queue.qsize() >= MAX_PENDING_PUSHES:
-            log.warning("live push to %s dropped: %d pushes are waiting for the channel layer", item[1], queue.qsize())
+            self._dropped += len(item[1])
+            if self._dropped == len(item[1]):  # the first drop of a backlog is logged, not each one
+                log.warning("live pushes dropped: %d batches are waiting for the channel layer", queue.qsize())
             return
+        if self._dropped:
+            log.warning("live pushes resumed after %d were dropped", self._dropped)
+            self._dropped = 0
         queue.put_nowait(item)
 
     def _started(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
@@ -116,11 +125,12 @@ class _Pusher:
         async def drain():
             ready.set()
             while True:
-                layer, group, message = await queue.get()
-                try:
-                    await layer.group_send(group, message)
-                except Exception:  # best effort, as above
-                    log.warning("live push to %s failed", group, exc_info=True)
+                layer, messages = await queue.get()
+                for group, message in messages:
+                    try:
+                        await layer.group_send(group, message)
+                    except Exception:  # best effort, as above
+                        log.warning("live push to %s failed", group, exc_info=True)
 
         loop.run_until_complete(drain())
 
