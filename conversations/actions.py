@@ -259,13 +259,16 @@ def apply_event(event: CanonicalEvent, *, source: str) -> str:
     return ReceiptOutcome.STALE if stale else ReceiptOutcome.APPLIED
 
 
+_CONVERSATION_COLUMNS = [field.attname for field in Conversation._meta.concrete_fields if not field.primary_key]
+
+
 def _field_values(conversation: Conversation) -> dict:
     """The row's values as locked (JSON fields deep-copied: the handlers change them in place)."""
-    return {
-        field.attname: copy.deepcopy(getattr(conversation, field.attname))
-        for field in Conversation._meta.concrete_fields
-        if not field.primary_key
-    }
+    values = {}
+    for name in _CONVERSATION_COLUMNS:
+        value = getattr(conversation, name)
+        values[name] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+    return values
 
 
 def _save_changes(conversation: Conversation, as_locked: dict) -> None:
