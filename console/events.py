@@ -20,6 +20,8 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 HEALTH_GROUP = "health"
+# Groups a batch of pushes sends to at the same time (each holds one Redis connection meanwhile).
+CONCURRENT_GROUP_SENDS = 32
 
 
 def conversation_group(conversation_id: str) -> str:
@@ -94,8 +96,30 @@ class _Sender:
 
     @staticmethod
     async def _send_all(layer, messages) -> None:
+        """Each group's messages in order; different groups side by side (a set-based change such as
+        an expiry sweep pushes to thousands of conversation groups: one after the other, each costs
+        its Redis round trips in turn)."""
+        by_group: dict[str, list[dict]] = {}
         for group, message in messages:
-            await layer.group_send(group, message)
+            by_group.setdefault(group, []).append(message)
+        if len(by_group) == 1:
+            [(group, queued)] = by_group.items()
+            for message in queued:
+                await layer.group_send(group, message)
+            return
+        slots = asyncio.Semaphore(CONCURRENT_GROUP_SENDS)
+
+        async def send_group(group: str, queued: list[dict]) -> None:
+            async with slots:
+                for message in queued:
+                    await layer.group_send(group, message)
+
+        outcomes = await asyncio.gather(
+            *(send_group(group, queued) for group, queued in by_group.items()), return_exceptions=True
+        )
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failed:
+            log.warning("live push to %d of %d groups failed: %r", len(failed), len(by_group), failed[0])
 
     def _loop(self) -> asyncio.AbstractEventLoop:
         local = self._local
