@@ -169,6 +169,7 @@ def _conversation_context(request, conversation_id: str) -> dict:
             {"routingData": conversation.routing_data, "customAttributes": conversation.custom_attributes}
         ),
         "can_force_close": is_admin(request.user),
+        "force_close": conversation_queries.open_force_close(conversation),
         "nav": "conversations",
         "now": timezone.now(),
     }
