@@ -25,7 +25,7 @@ class PlatformStub(BaseHTTPRequestHandler):
     answer = 200
     calls: list[str] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):  # http.server calls handlers by this name
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         PlatformStub.calls.append(self.path)
