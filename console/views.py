@@ -159,6 +159,7 @@ def _conversation_context(request, conversation_id: str) -> dict:
             {"routingData": conversation.routing_data, "customAttributes": conversation.custom_attributes}
         ),
         "can_force_close": is_admin(request.user),
+        "force_close": conversation_queries.open_force_close(conversation),
         "nav": "conversations",
         "now": timezone.now(),
     }
@@ -175,6 +176,22 @@ def conversation_live(request, conversation_id: str):
     return render(request, "console/partials/conversation_live.html", _conversation_context(request, conversation_id))
 
 
+def _newest_first_page(queryset, params) -> dict:
+    """Newest first by id, the page before ``?before=<id>``: rows, the next cursor, the other filters."""
+    before = params.get("before", "")
+    queryset = queryset.order_by("-pk")
+    if before.isdigit():
+        queryset = queryset.filter(pk__lt=int(before))
+    rows = list(queryset[: PAGE_SIZE + 1])
+    query = params.copy()
+    query.pop("before", None)
+    return {
+        "rows": rows[:PAGE_SIZE],
+        "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else "",
+        "base_query": query.urlencode(),
+    }
+
+
 # --- findings -------------------------------------------------------------------------------------
 
 
@@ -188,22 +205,12 @@ def finding_list(request):
     queryset = diagnostic_queries.filter_findings(
         kind=kind, status="" if status == "all" else status, severity=severity
     )
-    before = params.get("before", "")
-    if before.isdigit():
-        queryset = queryset.filter(pk__lt=int(before)).order_by("-pk")
-    else:
-        queryset = queryset.order_by("-pk")
-    rows = list(queryset[: PAGE_SIZE + 1])
-    query = params.copy()
-    query.pop("before", None)
     return render(
         request,
         "console/findings.html",
         {
             "nav": "findings",
-            "rows": rows[:PAGE_SIZE],
-            "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else "",
-            "base_query": query.urlencode(),
+            **_newest_first_page(queryset, params),
             "kind": kind,
             "status": status,
             "severity": severity,
@@ -244,7 +251,7 @@ def receipt_list(request):
     params = request.GET
     outcome = params.get("outcome", "") if params.get("outcome", "") in ReceiptOutcome.values else ""
     source = params.get("source", "") if params.get("source", "") in Source.values else ""
-    queryset = WebhookReceipt.objects.defer("body").order_by("-pk")
+    queryset = WebhookReceipt.objects.defer("body")
     if outcome:
         queryset = queryset.filter(outcome=outcome)
     if source:
@@ -252,20 +259,12 @@ def receipt_list(request):
     event_id = params.get("event_id", "").strip()
     if event_id:
         queryset = queryset.filter(event_id=event_id)
-    before = params.get("before", "")
-    if before.isdigit():
-        queryset = queryset.filter(pk__lt=int(before))
-    rows = list(queryset[: PAGE_SIZE + 1])
-    query = params.copy()
-    query.pop("before", None)
     return render(
         request,
         "console/receipts.html",
         {
             "nav": "receipts",
-            "rows": rows[:PAGE_SIZE],
-            "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else "",
-            "base_query": query.urlencode(),
+            **_newest_first_page(queryset, params),
             "outcome": outcome,
             "source": source,
             "event_id": event_id,
@@ -281,20 +280,12 @@ def audit_list(request):
     queryset = console_queries.audit_log(
         action=params.get("action", "")[:100], target_id=params.get("target", "")[:200]
     )
-    before = params.get("before", "")
-    if before.isdigit():
-        queryset = queryset.filter(pk__lt=int(before))
-    rows = list(queryset.order_by("-pk")[: PAGE_SIZE + 1])
-    query = params.copy()
-    query.pop("before", None)
     return render(
         request,
         "console/audit.html",
         {
             "nav": "audit",
-            "rows": rows[:PAGE_SIZE],
-            "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else "",
-            "base_query": query.urlencode(),
+            **_newest_first_page(queryset, params),
             "action": params.get("action", ""),
             "target": params.get("target", ""),
         },

@@ -32,6 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from console.jobs import enqueue_on_commit
 from console.models import AuditEntry
 from conversations import events, platforms
 from conversations.ingest import CanonicalEvent, Delivery, adapter_for
@@ -41,6 +42,7 @@ from conversations.models import (
     OPEN_FORCE_CLOSE_STATUSES,
     OPEN_STATES,
     PARTICIPANT_LEFT,
+    RECONCILED_CLOSE_REASONS,
     TERMINAL_STATES,
     ContextChange,
     Conversation,
@@ -58,10 +60,11 @@ from conversations.models import (
 )
 from conversations.platforms import PlatformError
 from conversations.redaction import mask_card_numbers
-from diagnostics.actions import detect_after_commit, raise_finding, resolve_findings
-from diagnostics.models import FindingKind, Severity
+from diagnostics.actions import detect_after_commit, resolve_findings
 
 log = logging.getLogger(__name__)
+
+RUN_DETECTORS = "diagnostics.tasks.run_detectors"
 
 # Close reason of a Genesys conversation whose last participant ended (the platform's endTime).
 TEARDOWN_REASON = "ended"
@@ -1369,16 +1372,7 @@ def due_force_close_requests(*, now: datetime | None = None, limit: int = 50) ->
 
 # --- reconciliation with the platforms ------------------------------------------------------------------
 
-PLATFORM_CLOSED_GUIDE_SECTION = "Edge Case 1; 3. Implementing Deterministic Session Recovery"
-PLATFORM_CLOSED_REMEDIATION = (
-    "The platform closed this conversation while the console mirrored it as open, so a widget that "
-    "resumes it attaches to a terminated conversation (a ghost session). Validate the stored "
-    "conversationId against the server of record on load and resume only a pending or active "
-    "conversation, otherwise start a new one (guide, section 3); detect silent sockets with "
-    "application-layer heartbeats, a pong within 5 s and a reconnect after three misses (Edge Case 1)."
-)
-PLATFORM_CLOSED_REASON = "platform_closed"
-PLATFORM_NOT_FOUND_REASON = "platform_not_found"
+PLATFORM_CLOSED_REASON, PLATFORM_NOT_FOUND_REASON = RECONCILED_CLOSE_REASONS
 
 
 def reconcile_with_platform(*, actor: str = "") -> dict:
@@ -1467,13 +1461,6 @@ def _correct_drift(conversation_id: str, mirror_state: str, platform_state: str,
             state, reason = platform_state, f"platform_{platform_state}"
             event_id = console_event_id(RECONCILE_EVENT_PREFIX, conversation.id, f"{state}@{format_instant(now)}")
         record_console_transition(conversation, event_id=event_id, state=state, reason=reason, at=now)
-        evidence = {
-            "mirrorState": mirror_state,
-            "platformState": platform_state,
-            "platform": source,
-            "checkedAt": format_instant(now),
-            "lastActivityAt": format_instant(conversation.last_activity_at),
-        }
         audit = AuditEntry.objects.create(
             actor=actor,
             action="conversation.reconciled",
@@ -1481,18 +1468,12 @@ def _correct_drift(conversation_id: str, mirror_state: str, platform_state: str,
             target_id=conversation.id,
             reason=f"{source} says {platform_state.replace('_', ' ')} while the mirror said {mirror_state}",
             before=before,
-            after={**_lifecycle(conversation), "platformState": platform_state},
+            after={**_lifecycle(conversation), "platformState": platform_state, "platform": source},
         )
         if not conversation.is_open:
-            raise_finding(
-                FindingKind.GHOST_SESSION,
-                conversation_id=conversation.id,
-                severity=Severity.CRITICAL,
-                evidence={**evidence, "detail": "the platform no longer holds this conversation open"},
-                remediation=PLATFORM_CLOSED_REMEDIATION,
-                guide_section=PLATFORM_CLOSED_GUIDE_SECTION,
-                at=now,
-            )
+            # The mirror held open what the platform had closed: the ghost_session detector reads
+            # that from the close reason and raises the finding with the guide's remediation.
+            enqueue_on_commit(RUN_DETECTORS, conversation_ids=[conversation.id])
         events.conversation_updated(conversation)
         events.audit_recorded(audit)
     return True

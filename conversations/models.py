@@ -31,6 +31,9 @@ class ConversationState(models.TextChoices):
 
 
 OPEN_STATES = (ConversationState.PENDING, ConversationState.ACTIVE)
+# Close reasons of reconcile_with_platform: the platform had closed (or no longer knew) a conversation
+# the mirror still held open, which is a ghost session by definition (docs: ghost_session).
+RECONCILED_CLOSE_REASONS = ("platform_closed", "platform_not_found")
 TERMINAL_STATES = (ConversationState.CLOSED, ConversationState.EXPIRED)
 
 

@@ -312,3 +312,14 @@ def distinct_values(field: str, limit: int = 200) -> list[str]:
 def conversation_detail(conversation_id: str) -> Conversation:
     """One conversation with what its page shows, in a fixed number of queries."""
     return Conversation.objects.prefetch_related("participants", "handoffs").get(pk=conversation_id)
+
+
+def open_force_close(conversation: Conversation):
+    """The force-close request still being worked on (pending or in flight), if any."""
+    from conversations.models import OPEN_FORCE_CLOSE_STATUSES, ForceCloseRequest
+
+    return (
+        ForceCloseRequest.objects.filter(conversation_id=conversation.pk, status__in=OPEN_FORCE_CLOSE_STATUSES)
+        .order_by("-created_at")
+        .first()
+    )

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Min
+from django.db.models import Min
 from django.utils import timezone
 
 from console.jobs import enqueue_debounced_on_commit, enqueue_on_commit
@@ -560,47 +560,3 @@ def create_deployment(
             after={"name": name, "allowedOrigins": normalized, "sessionTtlSeconds": ttl_seconds, **thresholds},
         )
     return deployment
-
-
-def raise_finding(
-    kind: str,
-    *,
-    severity: str,
-    evidence: dict,
-    remediation: str,
-    guide_section: str,
-    conversation_id: str = "",
-    session_key: str = "",
-    participant_id: str = "",
-    at=None,
-) -> tuple[Finding, bool]:
-    """Open a finding, or refresh the open one of the same kind and subject; answers (finding, created).
-
-    At most one open finding per (kind, subject), enforced by the database: a concurrent raise that
-    loses the insert refreshes the winner's row instead.
-    """
-    at = at or timezone.now()
-    subject = f"conversation:{conversation_id}" if conversation_id else f"session:{session_key}"
-    open_findings = Finding.objects.filter(kind=kind, subject=subject, status=FindingStatus.OPEN)
-    with transaction.atomic():
-        if open_findings.update(last_seen=at, evidence=evidence, count=F("count") + 1):
-            return open_findings.get(), False
-        try:
-            with transaction.atomic():
-                finding = Finding.objects.create(
-                    kind=kind,
-                    severity=severity,
-                    subject=subject,
-                    conversation_id=conversation_id,
-                    participant_id=participant_id,
-                    session_key=session_key,
-                    evidence=evidence,
-                    remediation=remediation,
-                    guide_section=guide_section,
-                    first_seen=at,
-                    last_seen=at,
-                )
-            return finding, True
-        except IntegrityError:
-            open_findings.update(last_seen=at, evidence=evidence, count=F("count") + 1)
-            return open_findings.get(), False

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from conversations.models import OPEN_STATES, SocketState
+from conversations.models import OPEN_STATES, RECONCILED_CLOSE_REASONS, SocketState
 from diagnostics.beacons import READY_STATE_OPEN
 from diagnostics.detectors import Clear, Detection, Thresholds, capped, instant
 from diagnostics.detectors.facts import ConversationFacts, SessionFacts
@@ -125,6 +125,8 @@ def ghost_session(facts: ConversationFacts, sockets: dict[str, list[TelemetryBea
     conversation = facts.conversation
     if conversation is None:
         return Clear("the conversation is not in the mirror")
+    if conversation.close_reason in RECONCILED_CLOSE_REASONS:
+        return _ghost_found_by_reconciliation(conversation)
     if not sockets:
         return Clear("no socket telemetry names this conversation")
     thresholds = facts.thresholds
@@ -174,6 +176,19 @@ def ghost_session(facts: ConversationFacts, sockets: dict[str, list[TelemetryBea
 def _last_live(beacons: list[TelemetryBeacon]) -> dict | None:
     live = [b for b in beacons if _event(b) in LIVE_EVENTS]
     return _beacon(live[-1]) if live else None
+
+
+def _ghost_found_by_reconciliation(conversation):
+    """reconcile_with_platform found the platform closed (or unaware of) a conversation the mirror held open."""
+    evidence = {
+        "variant": "platform_closed_while_mirror_open",
+        "state": conversation.state,
+        "closeReason": conversation.close_reason,
+        "correctedAt": instant(conversation.closed_at),
+        "lastActivityAt": instant(conversation.last_activity_at),
+        "lastInboundAt": instant(conversation.last_inbound_at),
+    }
+    return Detection(FindingKind.GHOST_SESSION, evidence, ["reconciled", instant(conversation.closed_at)])
 
 
 def _ghost_after_close(facts: ConversationFacts, sockets: dict[str, list[TelemetryBeacon]]):

@@ -33,9 +33,28 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+LIVE_REDIS_URL = os.environ.get("TEST_LIVE_REDIS_URL", "redis://127.0.0.1:6379/7")
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
 def _server_env() -> dict:
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    """The production shape on PostgreSQL (Redis channel layer and broker), the embedded default on SQLite."""
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
     env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    if settings.DATABASE_IS_POSTGRES:
+        require_service("redis", _redis_answers(LIVE_REDIS_URL), f"{LIVE_REDIS_URL} does not answer")
+        import redis
+
+        redis.Redis.from_url(LIVE_REDIS_URL).flushdb()  # a private db number: jobs nobody consumes pile up
+        env["REDIS_URL"] = LIVE_REDIS_URL
     database = settings.DATABASES["default"]
     if settings.DATABASE_IS_POSTGRES:
         user = database["USER"] or "postgres"

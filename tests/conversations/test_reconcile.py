@@ -36,14 +36,17 @@ def listing(*conversations):
 
 
 @respx.mock
-def test_a_conversation_the_platform_closed_is_closed_in_the_mirror_with_a_finding(client):
+def test_a_conversation_the_platform_closed_is_closed_in_the_mirror_with_a_finding(
+    client, django_capture_on_commit_callbacks
+):
     start_conversation(client, "c-live", active=True)
     start_conversation(client, "c-ghost", active=True)
     start_conversation(client, "c-gone")
     respx.get(LIST_URL, params={"state": "active"}).respond(200, json=listing(("c-live", "active")))
     respx.get(f"{LIST_URL}/c-ghost").respond(200, json={"id": "c-ghost", "state": "closed", "participants": []})
     respx.get(f"{LIST_URL}/c-gone").respond(404)
-    report = reconcile_with_platform()
+    with django_capture_on_commit_callbacks(execute=True):  # the detectors run after the commit
+        report = reconcile_with_platform()
     assert report["native"]["corrected"] == 2
     assert report["native"]["in_sync"] == 1
     assert report["native"]["lookups"] == 2
@@ -57,7 +60,8 @@ def test_a_conversation_the_platform_closed_is_closed_in_the_mirror_with_a_findi
     assert (audit.before["state"], audit.after["state"], audit.after["platformState"]) == ("active", "closed", "closed")
     ghost = Finding.objects.get(conversation_id="c-ghost")
     assert (ghost.kind, ghost.status, ghost.severity) == ("ghost_session", "open", "critical")
-    assert ghost.evidence["mirrorState"] == "active" and ghost.evidence["platformState"] == "closed"
+    assert ghost.evidence["variant"] == "platform_closed_while_mirror_open"
+    assert ghost.evidence["closeReason"] == "platform_closed"
     assert "Edge Case 1" in ghost.guide_section
     assert Finding.objects.filter(conversation_id="c-gone", kind="ghost_session").exists()
 
