@@ -11,7 +11,9 @@ SIMULATE_ARGS ?=
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/console
 PYTEST_ARGS ?=
 
-.PHONY: demo simulate test lint services sample-webhook clean browser-deps
+BENCH_ARGS ?=
+
+.PHONY: demo simulate test lint services sample-webhook clean browser-deps bench
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +76,18 @@ lint: $(VENV)/.dev
 
 services:
 	.ci/services
+
+# The six benchmarks against baselines measured in the same run (bench/, docs/performance.md): starts
+# PostgreSQL and Redis like CI, installs Debian's wrk when missing; never part of `make test`.
+# BENCH_ARGS="--only ingest,history" runs some of them. Results: bench/results/ (git-ignored).
+bench: $(VENV)/.dev
+	.ci/services
+	@if ! command -v wrk >/dev/null; then \
+		echo "installing Debian's wrk (the ingest load generator)"; \
+		if [ "$$(id -u)" = "0" ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; \
+	fi
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/staticfiles var/test-console.sqlite3*

@@ -7,16 +7,21 @@ their own events.py, which calls ``send_on_commit`` here.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import os
+import threading
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 log = logging.getLogger(__name__)
 
 HEALTH_GROUP = "health"
+# Groups a batch of pushes sends to at the same time (each holds one Redis connection meanwhile).
+CONCURRENT_GROUP_SENDS = 32
 
 
 def conversation_group(conversation_id: str) -> str:
@@ -32,6 +37,10 @@ def _send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    if not isinstance(layer, InMemoryChannelLayer):
+        PUSHER.push(layer, group, message)
+        return
+    # The in-memory layer lives in the ASGI server's own event loop: async_to_sync reaches it.
     try:
         async_to_sync(layer.group_send)(group, message)
     except Exception:  # a live push is best effort: the change itself is committed
@@ -48,6 +57,9 @@ def _send_many(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    if not isinstance(layer, InMemoryChannelLayer):
+        PUSHER.push_many(layer, messages)
+        return
 
     async def send_all():
         for group, message in messages:
@@ -57,3 +69,63 @@ def _send_many(messages: list[tuple[str, dict]]) -> None:
         async_to_sync(send_all)()
     except Exception:  # best effort, as above: the change itself is committed
         log.warning("live push of %d messages failed", len(messages), exc_info=True)
+
+
+class _Sender:
+    """Sends channels_redis pushes from sync code on an event loop kept per thread.
+
+    ``async_to_sync(group_send)`` from a sync worker makes a new event loop per call, and
+    channels_redis keeps its connection pool per loop, so every push paid a fresh Redis
+    connection (about 4 ms of a webhook's time, docs/performance.md). A loop per thread that
+    lives as long as the thread keeps its connections; the pushes of one thread go in order.
+    (A background sender thread was measured too: its wake-ups cost the webhook more CPU.)
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def push_many(self, layer, messages: list[tuple[str, dict]]) -> None:
+        loop = self._loop()
+        try:
+            loop.run_until_complete(self._send_all(layer, messages))
+        except Exception:  # a live push is best effort: the change itself is committed
+            log.warning("live push of %d messages failed", len(messages), exc_info=True)
+
+    def push(self, layer, group: str, message: dict) -> None:
+        self.push_many(layer, [(group, message)])
+
+    @staticmethod
+    async def _send_all(layer, messages) -> None:
+        """Each group's messages in order; different groups side by side (a set-based change such as
+        an expiry sweep pushes to thousands of conversation groups: one after the other, each costs
+        its Redis round trips in turn)."""
+        by_group: dict[str, list[dict]] = {}
+        for group, message in messages:
+            by_group.setdefault(group, []).append(message)
+        if len(by_group) == 1:
+            [(group, queued)] = by_group.items()
+            for message in queued:
+                await layer.group_send(group, message)
+            return
+        slots = asyncio.Semaphore(CONCURRENT_GROUP_SENDS)
+
+        async def send_group(group: str, queued: list[dict]) -> None:
+            async with slots:
+                for message in queued:
+                    await layer.group_send(group, message)
+
+        outcomes = await asyncio.gather(
+            *(send_group(group, queued) for group, queued in by_group.items()), return_exceptions=True
+        )
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failed:
+            log.warning("live push to %d of %d groups failed: %r", len(failed), len(by_group), failed[0])
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        local = self._local
+        if getattr(local, "loop", None) is None or local.pid != os.getpid():  # a forked child makes its own
+            local.loop, local.pid = asyncio.new_event_loop(), os.getpid()
+        return local.loop
+
+
+PUSHER = _Sender()

@@ -166,3 +166,46 @@ def _release(job, error: str) -> None:
     except IntegrityError:
         # The same job was deferred again meanwhile: that waiting copy covers it.
         DeferredJob.objects.filter(pk=job.pk).delete()
+
+
+def enqueue_debounced_on_commit(task_name: str, *, delay: float) -> None:
+    """After the commit, make sure a run of the (argument-less) task starts within ``delay`` seconds.
+
+    The commits of one process within ``delay`` share one run: the first publishes the task with
+    that countdown; the later ones, committed before the run starts, publish nothing, since the run
+    will see their rows. So the work the task looks for must be rows written in the committing
+    transaction. A run that is lost (worker died) is followed by the next publish after ``delay``,
+    and the periodic sweeps find the rest. While the broker is down the run is deferred like any job.
+    """
+    transaction.on_commit(lambda: send_debounced(task_name, delay=delay))
+
+
+# Per process: when the run this process published last will start (time.monotonic()).
+_DEBOUNCED_RUN_STARTS: dict[str, float] = {}
+_DEBOUNCE_LOCK = threading.Lock()
+# A commit this close to that start publishes another run (the worker's clock may run a little ahead).
+DEBOUNCE_MARGIN_SECONDS = 0.5
+
+
+def send_debounced(task_name: str, *, delay: float) -> None:
+    from console.celery import app
+
+    task = _installed(task_name)
+    if task is None:
+        return
+    if app.conf.task_always_eager or delay <= DEBOUNCE_MARGIN_SECONDS or BREAKER.is_open():
+        send(task_name)
+        return
+    now = time.monotonic()
+    with _DEBOUNCE_LOCK:
+        if now < _DEBOUNCED_RUN_STARTS.get(task_name, 0.0) - DEBOUNCE_MARGIN_SECONDS:
+            return
+        _DEBOUNCED_RUN_STARTS[task_name] = now + delay
+    try:
+        task.apply_async(countdown=delay)
+    except Exception as error:  # noqa: BLE001 - as send(): the run must not be lost
+        with _DEBOUNCE_LOCK:
+            _DEBOUNCED_RUN_STARTS.pop(task_name, None)
+        BREAKER.trip()
+        log.warning("could not enqueue %s (%s); deferred until the broker answers", task_name, error)
+        defer(task_name, (), {}, f"{type(error).__name__}: {error}")

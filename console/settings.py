@@ -229,6 +229,14 @@ CONSOLE_HEARTBEAT_TIMEOUT_SECONDS = env_int("CONSOLE_HEARTBEAT_TIMEOUT_SECONDS",
 # below the backoff cap (a capped exponential backoff repeats its cap; that is not a storm).
 CONSOLE_RECONNECT_STORM_ATTEMPTS = env_int("CONSOLE_RECONNECT_STORM_ATTEMPTS", 3, minimum=2)
 CONSOLE_RECONNECT_BACKOFF_CAP_MS = env_int("CONSOLE_RECONNECT_BACKOFF_CAP_MS", 30_000, minimum=1)
+# Detectors run this long after the first webhook of a burst, once for every conversation the burst
+# touched (docs/architecture.md "Celery": run_detectors after ingest, debounced). 0 runs them right
+# after each webhook's commit. Without a broker (eager tasks) they always run right after the commit.
+CONSOLE_DETECTOR_DEBOUNCE_SECONDS = env_int("CONSOLE_DETECTOR_DEBOUNCE_SECONDS", 2, minimum=0)
+
+# The dashboard's socket counters aggregate every open conversation's widgets; dashboards share one
+# answer for this many seconds (0: recompute on every request).
+CONSOLE_DASHBOARD_CACHE_SECONDS = env_int("CONSOLE_DASHBOARD_CACHE_SECONDS", 2, minimum=0)
 
 # --- Client telemetry (docs/architecture.md, "Client telemetry contract").
 # Requests per minute per deployment key and client address; 0 switches the limit off.

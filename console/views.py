@@ -19,7 +19,7 @@ from console import queries as console_queries
 from console.roles import is_admin, is_supervisor
 from console.templatetags.console_tags import context_rows
 from conversations import queries as conversation_queries
-from conversations.models import ConversationState, ReceiptOutcome, SocketState, Source, WebhookReceipt
+from conversations.models import ConversationState, ReceiptOutcome, Source, WebhookReceipt
 from diagnostics import actions as diagnostic_actions
 from diagnostics import queries as diagnostic_queries
 from diagnostics.models import Finding, FindingKind, FindingStatus, Severity
@@ -66,19 +66,9 @@ class LogoutView(auth_views.LogoutView):
 # --- dashboard ---------------------------------------------------------------------------------
 
 
-def _dashboard_health() -> dict:
-    health = conversation_queries.socket_health()
-    return {
-        "counts": {state: health["by_state"].get(state, 0) for state in SocketState.values},
-        "missed_pongs": health["with_missed_pongs"],
-        "oldest_heartbeat_at": health["oldest_heartbeat_at"],
-        "open_conversations": conversation_queries.open_conversation_count(),
-    }
-
-
 def _health_context() -> dict:
     return {
-        "health": _dashboard_health(),
+        "health": console_queries.dashboard_health(),
         "finding_counts": diagnostic_queries.open_finding_counts(),
         "at_risk": diagnostic_queries.at_risk(),
         "newest_findings": diagnostic_queries.newest_open_findings(),

@@ -17,6 +17,7 @@ the mirror is the same whatever order the events arrived in.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -59,9 +60,11 @@ from conversations.models import (
 )
 from conversations.platforms import PlatformError
 from conversations.redaction import mask_card_numbers
-from diagnostics.actions import resolve_findings
+from diagnostics.actions import detect_after_commit, resolve_findings
 
 log = logging.getLogger(__name__)
+
+RUN_DETECTORS = "diagnostics.tasks.run_detectors"
 
 # Close reason of a Genesys conversation whose last participant ended (the platform's endTime).
 TEARDOWN_REASON = "ended"
@@ -70,7 +73,6 @@ TEARDOWN_REASON = "ended"
 DERIVED_HANDOFF_SOURCES = {Source.GENESYS}
 TEARDOWN_CLOSE_SOURCES = {Source.GENESYS}
 ROUTING_ROLES = {ParticipantRole.AGENT, ParticipantRole.ACD}
-RUN_DETECTORS = "diagnostics.tasks.run_detectors"
 
 
 # --- deliveries and receipts --------------------------------------------------------------
@@ -100,11 +102,7 @@ def record_delivery(
         request_id=request_id,
     )
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                receipt.save(force_insert=True)
-        except IntegrityError:
-            receipt.pk = None
+        if not _insert_first_receipt(receipt):
             receipt.outcome = ReceiptOutcome.DUPLICATE
             receipt.body = ""
             receipt.save(force_insert=True)
@@ -117,10 +115,37 @@ def record_delivery(
             # Console transitions push their audit row as the timeline item instead.
             events.delivery_applied(receipt)
         if source != Source.CONSOLE and delivery.events:
-            # Detectors join the new facts with telemetry right after ingest (docs: "Live updates").
-            conversation_ids = sorted({event.conversation_id for event in delivery.events})
-            enqueue_on_commit(RUN_DETECTORS, conversation_ids=conversation_ids)
+            # Findings follow the mirror: detectors examine what this delivery changed, shortly after
+            # the commit (debounced: a burst of deliveries shares one run).
+            detect_after_commit(event.conversation_id for event in delivery.events)
     return outcome, receipt
+
+
+def _insert_first_receipt(receipt: WebhookReceipt) -> bool:
+    """Insert an accepted receipt unless its (source, event id) was accepted before; True when inserted.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL; SQLite 3.35+) instead of an
+    insert inside a savepoint that catches the IntegrityError: the same outcome — a concurrent
+    redelivery waits for this transaction and then inserts nothing — in one round trip instead of
+    three (docs/performance.md, ingest). The only conflict possible is the partial unique index
+    receipt_event_once_per_source (the id is generated).
+    """
+    meta = WebhookReceipt._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(receipt, add=True), connection) for field in fields]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    receipt.pk = row[0]
+    receipt._state.adding = False
+    return True
 
 
 def record_refusal(
@@ -222,6 +247,7 @@ def replay_receipt(receipt: WebhookReceipt, *, actor: str, actor_user=None, requ
 
 def apply_event(event: CanonicalEvent, *, source: str) -> str:
     conversation = _lock_conversation(event, source)
+    as_locked = _field_values(conversation)
     _restore_expiry_fact(conversation)
     state_before = None if conversation.versions.get("event") is None else conversation.state
     key = event.order_key
@@ -229,11 +255,34 @@ def apply_event(event: CanonicalEvent, *, source: str) -> str:
     stale = newest is not None and key < newest
     HANDLERS[event.type](conversation, event, key)
     _note_event(conversation, event, key)
-    conversation.save()
+    _save_changes(conversation, as_locked)
     if conversation.state != state_before:
         # Console transitions push their own, richer conversation.updated (with the force-close state).
         events.conversation_state_changed(conversation, to_page=source != Source.CONSOLE)
     return ReceiptOutcome.STALE if stale else ReceiptOutcome.APPLIED
+
+
+_CONVERSATION_COLUMNS = [field.attname for field in Conversation._meta.concrete_fields if not field.primary_key]
+
+
+def _field_values(conversation: Conversation) -> dict:
+    """The row's values as locked (JSON fields deep-copied: the handlers change them in place)."""
+    values = {}
+    for name in _CONVERSATION_COLUMNS:
+        value = getattr(conversation, name)
+        values[name] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+    return values
+
+
+def _save_changes(conversation: Conversation, as_locked: dict) -> None:
+    """UPDATE only the columns this event changed (and ``updated_at`` with them); nothing when none did.
+
+    A message changes a handful of columns; writing all of them (JSON context included) cost
+    each webhook more time than the statement itself (docs/performance.md, ingest).
+    """
+    changed = [name for name, value in as_locked.items() if getattr(conversation, name) != value]
+    if changed:
+        conversation.save(update_fields={*changed, "updated_at"})
 
 
 def _lock_conversation(event: CanonicalEvent, source: str) -> Conversation:

@@ -176,6 +176,13 @@ class Participant(models.Model):
         indexes = [
             # socket-health counters: participants grouped by socket state.
             models.Index(fields=["socket_state"], name="participant_socket_state"),
+            # socket_health's list of widgets missing pongs, worst first (bench/listapi.py, dashboard).
+            models.Index(
+                models.F("missed_pongs").desc(),
+                "id",
+                name="participant_missed_pongs",
+                condition=Q(missed_pongs__gt=0, role="customer") & ~Q(state="left"),
+            ),
         ]
 
     def __str__(self):

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from console.jobs import enqueue_on_commit
+from console.jobs import enqueue_debounced_on_commit, enqueue_on_commit
 from console.models import AuditEntry
 from conversations.models import OPEN_STATES, Conversation, Participant, ParticipantRole
 from diagnostics import events
@@ -26,7 +27,15 @@ from diagnostics.beacons import Beacon, normalize_origin
 from diagnostics.detectors import Clear, context, lifecycle, liveness, messages, sessions
 from diagnostics.detectors.facts import CHUNK_SIZE, load_conversations, load_sessions
 from diagnostics.guide import REMEDIES
-from diagnostics.models import BeaconKind, Finding, FindingKind, FindingStatus, TelemetryBeacon, WidgetDeployment
+from diagnostics.models import (
+    BeaconKind,
+    Finding,
+    FindingKind,
+    FindingStatus,
+    PendingDetection,
+    TelemetryBeacon,
+    WidgetDeployment,
+)
 
 CLOSING_STATUSES = (FindingStatus.RESOLVED, FindingStatus.DISMISSED)
 
@@ -162,6 +171,32 @@ def run_detectors(
     With ``linked``, conversations of the same customer or browser session are re-examined too:
     a late close of one changes whether another was a duplicate.
     """
+    with _relaxed_commits():
+        return _run_detectors(conversation_ids, session_keys, kinds=kinds, linked=linked, now=now, actor=actor)
+
+
+@contextmanager
+def _relaxed_commits():
+    """Detector runs commit once per subject without waiting for the WAL flush (PostgreSQL).
+
+    Findings are derived from stored facts: a crash can lose only the last fraction of a second
+    of detector commits (each finding together with its audit row), and the next run recomputes
+    them. Waiting for the disk made the commits most of a run's time (docs/performance.md,
+    detectors). Inside a caller's transaction (tests, eager tasks) the setting is left alone.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+def _run_detectors(conversation_ids, session_keys, *, kinds, linked, now, actor) -> Counter:
     now = now or timezone.now()
     kinds = tuple(kinds) if kinds is not None else None
     stats: Counter = Counter()
@@ -177,6 +212,45 @@ def run_detectors(
     keys = list(dict.fromkeys(session_keys or []))
     for start in range(0, len(keys), CHUNK_SIZE):
         _run_session_chunk(keys[start : start + CHUNK_SIZE], kinds, now, actor, stats)
+    return stats
+
+
+RUN_PENDING_DETECTORS = "diagnostics.tasks.run_pending_detectors"
+# Conversations one run of run_pending_detectors claims at most (later marks wait for the next run).
+PENDING_CLAIM_LIMIT = 20 * CHUNK_SIZE
+
+
+def detect_after_commit(conversation_ids: Iterable[str]) -> None:
+    """Mark conversations for the detectors, in the caller's transaction; one debounced run examines them.
+
+    The mark is a row written with the change, so no change is missed whatever the timing of
+    the run; a burst of webhooks for one conversation leaves one mark (docs/architecture.md,
+    "Celery": run_detectors after ingest, debounced).
+    """
+    ids = sorted(set(conversation_ids))
+    if not ids:
+        return
+    PendingDetection.objects.bulk_create([PendingDetection(conversation_id=cid) for cid in ids], ignore_conflicts=True)
+    enqueue_debounced_on_commit(RUN_PENDING_DETECTORS, delay=settings.CONSOLE_DETECTOR_DEBOUNCE_SECONDS)
+
+
+def run_pending_detectors(*, limit: int = PENDING_CLAIM_LIMIT) -> Counter:
+    """Claim the marked conversations (oldest first) and run the detectors for them, chunk by chunk."""
+    stats: Counter = Counter()
+    claimed = 0
+    while claimed < limit:
+        with transaction.atomic():
+            # Claim by deleting: a concurrent run claims other rows (SKIP LOCKED) or none.
+            ids = list(
+                PendingDetection.objects.select_for_update(skip_locked=True)
+                .order_by("queued_at")
+                .values_list("conversation_id", flat=True)[: min(CHUNK_SIZE, limit - claimed)]
+            )
+            PendingDetection.objects.filter(conversation_id__in=ids).delete()
+        if not ids:
+            break
+        claimed += len(ids)
+        stats.update(run_detectors(ids))
     return stats
 
 

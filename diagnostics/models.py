@@ -34,6 +34,21 @@ class WidgetDeployment(models.Model):
         return self.name
 
 
+class PendingDetection(models.Model):
+    """A conversation whose mirror changed since the detectors last examined it.
+
+    Ingest marks it in the delivery's own transaction; the debounced
+    ``diagnostics.tasks.run_pending_detectors`` claims the marks (DELETE) and examines the
+    conversations in chunks, so a burst of webhooks costs one detector run, not one per webhook.
+    """
+
+    conversation_id = models.CharField(primary_key=True, max_length=200)
+    queued_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.conversation_id
+
+
 class BeaconKind(models.TextChoices):
     SESSION_INIT = "session.init", "session.init"
     SOCKET_STATE = "socket.state", "socket.state"

@@ -30,6 +30,12 @@ def run_detectors(
     return dict(actions.run_detectors(conversation_ids, session_keys, linked=linked))
 
 
+@shared_task(name=actions.RUN_PENDING_DETECTORS, acks_late=True)
+def run_pending_detectors() -> dict:
+    """Detectors for the conversations ingest marked since the last run (debounced after webhooks)."""
+    return dict(actions.run_pending_detectors())
+
+
 @shared_task(name="diagnostics.tasks.validate_liveness", acks_late=True)
 def validate_liveness() -> dict:
     """Heartbeats → socket state (silent/closed), silent_socket, ghost_session, and stale sessions (every 30 s)."""

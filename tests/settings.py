@@ -12,6 +12,8 @@ os.environ.setdefault("CXONE_WEBHOOK_TOKEN", "test-cxone-token")
 
 from console.settings import *  # noqa: F403
 
+# Pages assert counts right after changing data; tests/console/test_dashboard_cache.py covers the cache.
+CONSOLE_DASHBOARD_CACHE_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 if not os.environ.get("DATABASE_URL"):

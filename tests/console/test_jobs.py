@@ -13,6 +13,7 @@ from django.db import transaction
 from console import jobs
 from console.models import DeferredJob
 from conversations.models import Conversation, WebhookReceipt
+from diagnostics.models import PendingDetection
 from tests.conftest import require_service
 from tests.console.broker import SHARED_REDIS, celery_broker, free_port, install_detectors_task, redis_answers
 from tests.conversations.lifecycle import at, start_conversation
@@ -76,8 +77,11 @@ def test_webhooks_are_answered_and_stored_while_the_broker_is_down(client, djang
             response = post_native(client, payload)
             assert (response.status_code, response.json()["status"]) == (200, "applied")
     assert WebhookReceipt.objects.filter(outcome="applied").count() == 5
-    deferred = sorted(job.kwargs["conversation_ids"][0] for job in DeferredJob.objects.all())
-    assert deferred == ["c-0", "c-1"]  # the follow-up of each conversation, kept once while waiting
+    # The detectors' follow-up: both conversations marked, one debounced run kept once while waiting.
+    assert sorted(PendingDetection.objects.values_list("conversation_id", flat=True)) == ["c-0", "c-1"]
+    assert [(job.task_name, job.kwargs) for job in DeferredJob.objects.all()] == [
+        ("diagnostics.tasks.run_pending_detectors", {})
+    ]
 
 
 def test_a_flush_while_the_broker_is_still_down_releases_the_jobs():
