@@ -137,7 +137,7 @@ else:
 
 # --- Celery (docs/architecture.md, "Celery"). Without REDIS_URL tasks run eagerly in-process, and the
 # periodic tasks run from the embedded scheduler the ASGI server starts (console/scheduler.py).
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"  # with a host: kombu warns at the first eager job without one
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
