@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Min
+from django.db.models import Min, OuterRef, Subquery
 from django.utils import timezone
 
 from console.jobs import enqueue_debounced_on_commit, enqueue_on_commit
@@ -136,6 +136,20 @@ def record_beacons(deployment: WidgetDeployment, beacons: list[Beacon], *, origi
                 "diagnostics.tasks.run_detectors", conversation_ids=conversation_ids, session_keys=session_keys
             )
     return IntakeResult(len(fresh), len(beacons) - len(fresh), conversation_ids, session_keys)
+
+
+def readopt_deployment_ttls() -> int:
+    """Each conversation stored telemetry names takes its deployment's TTL again; answers the count.
+
+    For a rebuilt mirror (``replay_events --reset``): the TTL comes from telemetry, not from the
+    receipts. The deployment is that of the conversation's latest beacon, as the detectors read it.
+    Conversations whose beacons were purged keep the default TTL.
+    """
+    latest = TelemetryBeacon.objects.filter(conversation_id=OuterRef("pk")).order_by("-sent_at", "-id")
+    named = TelemetryBeacon.objects.exclude(conversation_id="").values("conversation_id")
+    return Conversation.objects.filter(pk__in=named).update(
+        ttl_seconds=Subquery(latest.values("deployment__session_ttl_seconds")[:1])
+    )
 
 
 def adopt_deployment_ttl(conversation_ids: list[str], deployment: WidgetDeployment) -> int:

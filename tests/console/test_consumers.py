@@ -146,3 +146,55 @@ def test_a_webhook_reaches_the_open_conversation_page(supervisor):
             },
         },
     )
+
+
+def test_a_webhook_rolled_back_with_its_transaction_never_reaches_the_open_conversation_page(supervisor):
+    """Real ingest (receipt, mirror change, detector mark) inside a transaction that fails: the page
+    hears nothing of it, only of the delivery committed after it (tests/reliability/test_rollback.py
+    covers every other place that pushes or enqueues on commit)."""
+    from django.utils import timezone
+
+    from conversations.ingest.canonical import format_instant
+    from conversations.models import WebhookReceipt
+    from tests.webhooks import post_native
+
+    now = format_instant(timezone.now())
+    Conversation.objects.create(
+        id="c-live", first_event_at=now, last_activity_at=now, versions={"event": [0, now, "evt-0"]}
+    )
+
+    def message(event_id: str, seq: int) -> dict:
+        return {
+            "id": event_id,
+            "type": "message.created",
+            "conversationId": "c-live",
+            "occurredAt": now,
+            "sequence": seq,
+            "data": {"messageId": f"m-{seq}", "direction": "inbound", "text": "hi"},
+        }
+
+    def steps():
+        try:
+            with transaction.atomic():
+                assert post_native(Client(), message("evt-rolled-back", 1)).json()["status"] == "applied"
+                raise RuntimeError("the surrounding work failed")
+        except RuntimeError:
+            pass
+        assert not WebhookReceipt.objects.filter(event_id="evt-rolled-back").exists()
+        post_native(Client(), message("evt-committed", 2))
+
+    _scenario(
+        "/ws/conversations/c-live/",
+        _cookie_for(supervisor),
+        steps,
+        {
+            "type": "timeline.event",
+            "event": {
+                "kind": "webhook",
+                "source": "native",
+                "eventId": "evt-committed",
+                "eventTypes": "message.created",
+                "outcome": "applied",
+            },
+        },
+    )

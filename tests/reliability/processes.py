@@ -51,7 +51,8 @@ class RedisServer:
 
     def ping(self) -> bool:
         try:
-            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+            # No retries: redis-py 8 retries a refused connection with backoff for ~4 s by default.
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5, retry=None).ping())
         except redis.RedisError:
             return False
 
@@ -199,3 +200,86 @@ class FakePlatform:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+def database_url_for_children() -> str:
+    """DATABASE_URL of the database this test process uses (the test database), for child processes."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    user = db["USER"] or "postgres"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class ConsoleServer:
+    """``uvicorn console.asgi:application`` in its own session on a free port, serving the test database.
+
+    ``env`` is the child's whole environment (DJANGO_SETTINGS_MODULE, DATABASE_URL, REDIS_URL...);
+    ``workers`` > 1 runs that many server processes behind one socket (uvicorn's supervisor), so
+    requests are handled concurrently by separate processes and database connections.
+    """
+
+    def __init__(self, env: dict, log_path: Path, *, workers: int = 1):
+        self.port = free_port()
+        self.log_path = log_path
+        self.log = open(log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "console.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--no-access-log",
+                "--lifespan",
+                "off",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers = workers
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Every worker answers /healthz (each needs its own Django start-up)."""
+        import httpx
+
+        def ready():
+            if self.process.poll() is not None:
+                raise AssertionError(f"uvicorn exited with {self.process.returncode}:\n{self.output()[-3000:]}")
+            if self.output().count("Started server process") < self.workers:
+                return False
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout, f"uvicorn on port {self.port}", interval=0.2)
+
+    def stop(self) -> None:
+        """SIGTERM (graceful: requests in flight finish), SIGKILL of the whole group after 15 s."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # a worker left behind by the supervisor
+        self.log.close()

@@ -9,13 +9,15 @@ from django.db import transaction
 
 from conversations.actions import replay_receipts
 from conversations.models import ACCEPTED_OUTCOMES, Conversation, Source, WebhookReceipt
+from diagnostics.actions import readopt_deployment_ttls
 
 
 class Command(BaseCommand):
     help = (
         "Re-apply every accepted webhook receipt in arrival order. On a populated mirror this changes "
         "nothing (the ordering rules make it idempotent); with --reset the mirror is emptied first and "
-        "rebuilt from the receipts alone (socket health from telemetry is then lost until widgets report again)."
+        "rebuilt from the receipts alone (conversations named by stored telemetry take their widget deployment's "
+        "TTL again; socket health from telemetry is lost until the detectors run or widgets report again)."
     )
 
     def add_arguments(self, parser):
@@ -25,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--progress-every", type=int, default=1000, help="Print progress every N receipts")
 
     def handle(self, *args, **options):
+        if options["reset"] and options["source"]:
+            # A reset empties the whole mirror: rebuilt from one source's receipts, the conversations of
+            # the other sources (and the console's transitions of all of them) would be lost.
+            raise CommandError(
+                "--reset rebuilds the whole mirror from every receipt; it cannot be combined with --source"
+            )
         receipts = WebhookReceipt.objects.filter(outcome__in=ACCEPTED_OUTCOMES).order_by("received_at", "id")
         if options["source"]:
             receipts = receipts.filter(source=options["source"])
@@ -46,5 +54,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"replayed {done}/{total} receipts ({rate:.0f}/s)")
 
         counts = replay_receipts(receipts.iterator(chunk_size=1000), progress=progress)
+        if options["reset"]:
+            adopted = readopt_deployment_ttls()
+            self.stdout.write(f"ttl: {adopted} conversations named by stored telemetry took their deployment's TTL")
         summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "nothing to replay"
         self.stdout.write(self.style.SUCCESS(f"done in {time.monotonic() - started:.1f}s: {summary}"))
