@@ -199,3 +199,199 @@ class FakePlatform:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+def postgres_bin_dir() -> Path | None:
+    """The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/<major>/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster (initdb into a fresh directory, trust auth, 127.0.0.1, its own port).
+
+    Tests may stop it (``-m fast`` or ``-m immediate``, a crash) and start it again without touching the
+    machine's shared server. PostgreSQL refuses to run as root: as root the commands run as ``postgres``.
+    """
+
+    def __init__(self, bin_dir: Path):
+        import pwd
+        import tempfile
+
+        self.bin_dir, self.port = bin_dir, free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="console-pg-"))
+        self.data, self.log_path = self.directory / "data", self.directory / "postgres.log"
+        self.run_as: list[str] = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.directory, owner.pw_uid, owner.pw_gid)
+            self.run_as = ["runuser", "-u", "postgres", "--"]
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *command: str, timeout: float = 60) -> None:
+        subprocess.run(
+            [*self.run_as, str(self.bin_dir / command[0]), *command[1:]],
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c max_connections=50"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log_path), "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def destroy(self) -> None:
+        import shutil
+
+        if self.running():
+            with contextlib.suppress(subprocess.SubprocessError):
+                self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+
+def console_env(database_url: str, redis_url: str = "", **extra: str) -> dict:
+    """Environment of a console process (server, worker, beat) started by a test: the test settings
+    (webhook secrets, SECRET_KEY of this process) on the given database and, when given, Redis."""
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra)
+    return env
+
+
+class AsgiServer:
+    """``uvicorn console.asgi:application`` on a free port (no lifespan: the embedded scheduler stays off)."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.port, self.log_path = free_port(), log_path
+        self.log = open(log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "console.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+                "--lifespan",
+                "off",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        import httpx
+
+        def answers():
+            if self.process.poll() is not None:
+                raise AssertionError(f"uvicorn exited with {self.process.returncode}:\n{self.output()[-3000:]}")
+            try:
+                return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(answers, timeout, f"uvicorn on port {self.port} to answer /healthz", interval=0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.log.close()
+
+
+class NativeSender:
+    """Delivers signed native webhooks over HTTP the way a platform does: a delivery that gets a 5xx or a
+    connection error is sent again later (same webhook-id, signed anew), until a 2xx or ``give_up_after``.
+
+    Every attempt is recorded in ``attempts`` as (monotonic time it was answered, base URL, event id, status
+    or the exception's class name, content type, body, monotonic time it was sent).
+    """
+
+    def __init__(self, secret: str, *, give_up_after: float = 60, timeout: float = 10):
+        import httpx
+
+        self.secret, self.give_up_after = secret, give_up_after
+        self.http = httpx.Client(timeout=timeout)
+        self.attempts: list[tuple] = []
+        self.lock = threading.Lock()
+
+    def _attempt(self, base: str, payload: dict):
+        import httpx
+
+        from conversations.ingest.native import sign
+
+        body = json.dumps(payload).encode()
+        timestamp, sent = int(time.time()), time.monotonic()
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": payload["id"],
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self.secret, payload["id"], timestamp, body),
+        }
+        response = None
+        try:
+            response = self.http.post(f"{base}/webhooks/native/", content=body, headers=headers)
+        except httpx.TransportError as error:
+            record = (time.monotonic(), base, payload["id"], type(error).__name__, "", "", sent)
+        else:
+            record = (
+                time.monotonic(),
+                base,
+                payload["id"],
+                response.status_code,
+                response.headers.get("content-type", ""),
+                response.text[:500],
+                sent,
+            )
+        with self.lock:
+            self.attempts.append(record)
+        return response
+
+    def deliver(self, base: str, payload: dict):
+        """Send until a 2xx; answers the final response (a 4xx is final too: a platform does not retry it)."""
+        deadline, delay = time.monotonic() + self.give_up_after, 0.1
+        while True:
+            response = self._attempt(base, payload)
+            if response is not None and response.status_code < 500:
+                return response
+            if time.monotonic() > deadline:
+                raise AssertionError(f"delivery {payload['id']} still failing after {self.give_up_after:.0f} s")
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+
+    def close(self) -> None:
+        self.http.close()
