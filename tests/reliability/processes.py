@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.console.broker import free_port
 
@@ -51,7 +53,9 @@ class RedisServer:
 
     def ping(self) -> bool:
         try:
-            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+            # No retries: redis-py 8 retries a refused connection 3 times with backoff (~4 s per ping).
+            client = redis.Redis(port=self.port, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+            return bool(client.ping())
         except redis.RedisError:
             return False
 
@@ -395,3 +399,68 @@ class NativeSender:
 
     def close(self) -> None:
         self.http.close()
+
+
+class CeleryServices:
+    """Celery workers and beats a test starts against one database and broker; ``stop_all()`` ends them.
+
+    Workers load ``tests.reliability.worker_probe`` (every finished task is written to ``probe``) and
+    whatever else ``include`` names; ``env`` adds variables for one process (a probe's switches).
+    """
+
+    def __init__(self, env: dict, directory: Path):
+        self.directory, self.probe = directory, directory / "probe.jsonl"
+        self.env = {**env, "CONSOLE_TEST_PROBE_FILE": str(self.probe)}
+        self.started: list[CeleryProcess] = []
+
+    def worker(self, *, concurrency: int = 1, include: tuple[str, ...] = (), env: dict | None = None):
+        number = len(self.started)
+        modules = ",".join(("tests.reliability.worker_probe", *include))
+        process = CeleryProcess(
+            "worker",
+            {**self.env, **(env or {})},
+            self.directory / f"worker-{number}.log",
+            [
+                *("-P", "prefork", "-c", str(concurrency), "-n", f"reliability-{number}@%h"),
+                *("--without-gossip", "--without-mingle", "--without-heartbeat", "--include", modules),
+            ],
+        )
+        self.started.append(process)
+        process.wait_for(" ready.")
+        return process
+
+    def beat(self) -> CeleryProcess:
+        number = len(self.started)
+        process = CeleryProcess(
+            "beat",
+            self.env,
+            self.directory / f"beat-{number}.log",
+            ["--pidfile=", "--max-interval", "1"],
+        )
+        self.started.append(process)
+        process.wait_for("beat: Starting")
+        return process
+
+    def probed(self) -> list[dict]:
+        if not self.probe.exists():
+            return []
+        return [json.loads(line) for line in self.probe.read_text().splitlines() if line.strip()]
+
+    def stop_all(self) -> None:
+        """At the end of a test nothing is left to finish: every process group is SIGKILLed (a warm
+        shutdown made each test's teardown last about 10 s)."""
+        for celery in self.started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(celery.process.pid, signal.SIGKILL)
+            celery.process.wait(timeout=10)
+            celery.log.close()
+
+
+def database_url_of_tests() -> str:
+    """The URL of the test database this pytest process uses (PostgreSQL), for the processes it starts."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{db['USER'] or 'postgres'}{password}@{host}:{port}/{db['NAME']}"

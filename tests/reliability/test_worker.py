@@ -9,13 +9,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -28,7 +25,14 @@ from diagnostics.models import PendingDetection
 from tests.conftest import require_service
 from tests.console.broker import celery_broker, install_detectors_task
 from tests.conversations.lifecycle import start_conversation
-from tests.reliability.processes import CeleryProcess, FakePlatform, RedisServer, wait_until
+from tests.reliability.processes import (
+    CeleryServices,
+    FakePlatform,
+    RedisServer,
+    console_env,
+    database_url_of_tests,
+    wait_until,
+)
 from tests.webhooks import event, post_native
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -56,74 +60,26 @@ def platform():
 
 @pytest.fixture
 def services(transactional_db, redis_server, platform, tmp_path, settings):
-    """Starts workers and beat against the test database and the private Redis; stops them all at the end."""
+    """Starts workers and beat against the test database and the private Redis; kills them all at the end."""
     install_detectors_task()
     settings.NATIVE_PLATFORM_URL = platform.url
     settings.CONSOLE_FORCE_CLOSE_RETRY_SECONDS = 1
     settings.CONSOLE_FORCE_CLOSE_LEASE_SECONDS = LEASE_SECONDS
-    db = connection.settings_dict
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    env.update(
-        DJANGO_SETTINGS_MODULE="console.settings",
-        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}",
-        REDIS_URL=redis_server.url,
-        SECRET_KEY="reliability-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        CONSOLE_ENV_FILE="/nonexistent",
+    env = console_env(
+        database_url_of_tests(),
+        redis_server.url,
         NATIVE_PLATFORM_URL=platform.url,
         CONSOLE_FORCE_CLOSE_LEASE_SECONDS=str(LEASE_SECONDS),
         CONSOLE_FORCE_CLOSE_RETRY_SECONDS="1",
         CELERY_BROKER_VISIBILITY_TIMEOUT=str(VISIBILITY_SECONDS),
         PLATFORM_MAX_ATTEMPTS="1",
-        CONSOLE_TEST_PROBE_FILE=str(tmp_path / "probe.jsonl"),
-        PYTHONUNBUFFERED="1",
     )
-    started: list[CeleryProcess] = []
-
-    class Services:
-        probe = tmp_path / "probe.jsonl"
-
-        def worker(self) -> CeleryProcess:
-            name = f"reliability-{len(started)}@%h"
-            process = CeleryProcess(
-                "worker",
-                env,
-                tmp_path / f"worker-{len(started)}.log",
-                [
-                    "-P",
-                    "prefork",
-                    "-c",
-                    "1",
-                    "-n",
-                    name,
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "--include",
-                    "tests.reliability.worker_probe",
-                ],
-            )
-            started.append(process)
-            process.wait_for(" ready.")
-            return process
-
-        def beat(self) -> CeleryProcess:
-            process = CeleryProcess("beat", env, tmp_path / "beat.log", ["--pidfile=", "--max-interval", "1"])
-            started.append(process)
-            process.wait_for("beat: Starting")
-            return process
-
-        def probed(self) -> list[dict]:
-            if not self.probe.exists():
-                return []
-            return [json.loads(line) for line in self.probe.read_text().splitlines() if line.strip()]
-
+    started = CeleryServices(env, tmp_path)
     try:
         with celery_broker(redis_server.url):
-            yield Services()
+            yield started
     finally:
-        for process in started:
-            process.stop()
+        started.stop_all()
 
 
 def schedule_every_second(*tasks: str) -> None:
