@@ -464,3 +464,16 @@ def database_url_of_tests() -> str:
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     return f"postgres://{db['USER'] or 'postgres'}{password}@{host}:{port}/{db['NAME']}"
+
+
+def schedule_every_second(*tasks: str) -> None:
+    """Only these periodic tasks, every second (the entries are created if an earlier test flushed them)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from console.celery import PERIODIC_TASKS
+
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
+    for task in PERIODIC_TASKS:
+        PeriodicTask.objects.update_or_create(
+            name=task, defaults={"task": task, "interval": every_second, "enabled": task in tasks}
+        )

@@ -14,9 +14,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from console.celery import PERIODIC_TASKS
 from console.models import AuditEntry, DeferredJob
 from conversations.actions import force_close
 from conversations.models import Conversation, ForceCloseRequest, WebhookReceipt
@@ -31,6 +29,7 @@ from tests.reliability.processes import (
     RedisServer,
     console_env,
     database_url_of_tests,
+    schedule_every_second,
     wait_until,
 )
 from tests.webhooks import event, post_native
@@ -80,15 +79,6 @@ def services(transactional_db, redis_server, platform, tmp_path, settings):
             yield started
     finally:
         started.stop_all()
-
-
-def schedule_every_second(*tasks: str) -> None:
-    """Only these periodic tasks, every second (the entries are created if an earlier test flushed them)."""
-    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
-    for task in PERIODIC_TASKS:
-        PeriodicTask.objects.update_or_create(
-            name=task, defaults={"task": task, "interval": every_second, "enabled": task in tasks}
-        )
 
 
 def test_a_worker_killed_mid_force_close_closes_the_conversation_once(client, services, platform, admin_user):
