@@ -477,3 +477,31 @@ def schedule_every_second(*tasks: str) -> None:
         PeriodicTask.objects.update_or_create(
             name=task, defaults={"task": task, "interval": every_second, "enabled": task in tasks}
         )
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def expiry_facts(conversation_ids: list[str]) -> dict:
+    """What the expiry sweeps left for these conversations: states, audit rows and console events per id."""
+    from collections import Counter
+
+    from console.models import AuditEntry
+    from conversations.models import Conversation, WebhookReceipt
+
+    audits = Counter(
+        AuditEntry.objects.filter(action="conversation.expired", target_id__in=conversation_ids).values_list(
+            "target_id", flat=True
+        )
+    )
+    events: Counter = Counter()
+    for body in WebhookReceipt.objects.filter(source="console").values_list("body", flat=True):
+        document = json.loads(body)
+        for item in document.get("events", [document]):
+            if item["conversationId"] in conversation_ids and item["data"].get("state") == "expired":
+                events[item["conversationId"]] += 1
+    states = dict(Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "state"))
+    return {"states": states, "audits": audits, "events": events}

@@ -2,6 +2,9 @@
 
 * a worker SIGKILLed in the middle of a force-close: after a restart the conversation is closed once,
   with one success audit row and no second close call to the platform;
+* a worker SIGKILLed in the middle of an expiry sweep (one TTL group committed, the next one updated but
+  not committed): the task is delivered again to a new worker, and each conversation is expired once,
+  with one audit row and one console event;
 * Redis stopped: webhooks are still answered 200 and stored; once Redis is back their follow-up
   work runs (deferred jobs published by beat's flush_deferred_jobs, run by the worker);
 * beat expires a conversation left idle past its TTL on its own.
@@ -18,7 +21,7 @@ from django.utils import timezone
 from console.models import AuditEntry, DeferredJob
 from conversations.actions import force_close
 from conversations.models import Conversation, ForceCloseRequest, WebhookReceipt
-from conversations.tasks import force_close_retry
+from conversations.tasks import expire_stale_sessions, force_close_retry
 from diagnostics.models import PendingDetection
 from tests.conftest import require_service
 from tests.console.broker import celery_broker, install_detectors_task
@@ -29,6 +32,8 @@ from tests.reliability.processes import (
     RedisServer,
     console_env,
     database_url_of_tests,
+    expiry_facts,
+    read_json_lines,
     schedule_every_second,
     wait_until,
 )
@@ -159,3 +164,68 @@ def test_webhooks_during_a_redis_outage_are_stored_and_their_follow_up_runs_afte
     wait_until(follow_ups_ran, 60, "the deferred follow-up to run after Redis came back")
     wait_until(lambda: not PendingDetection.objects.exists(), 10, "the detectors to examine c-out-0 and c-out-1")
     wait_until(lambda: not DeferredJob.objects.exists(), 10, "the deferred jobs to be gone")
+
+
+def idle_conversations(prefix: str, ttls: list[int | None], per_ttl: int, idle_for: timedelta) -> list[str]:
+    """Open conversations idle for ``idle_for``, ``per_ttl`` of each TTL (None: the default TTL)."""
+    since = timezone.now() - idle_for
+    rows = [
+        Conversation(
+            id=f"{prefix}-{ttl or 'default'}-{n}",
+            state="active" if n % 2 else "pending",
+            first_event_at=since,
+            last_activity_at=since,
+            ttl_seconds=ttl,
+        )
+        for ttl in ttls
+        for n in range(per_ttl)
+    ]
+    Conversation.objects.bulk_create(rows)
+    return [row.id for row in rows]
+
+
+def test_a_worker_killed_mid_expiry_sweep_expires_each_conversation_once(services, tmp_path):
+    # Three TTL groups: the sweep runs one statement per TTL (60 s, 120 s, then the default), each in its
+    # own transaction. The probe stops the first worker after the second statement ran, before its commit.
+    per_ttl = 150
+    idle = idle_conversations("c-exp", [60, 120, None], per_ttl, timedelta(hours=2))
+    fresh = idle_conversations("c-fresh", [None], 3, timedelta(seconds=10))
+    sweep_log = tmp_path / "sweep.jsonl"
+    probe = {"CONSOLE_TEST_SWEEP_LOG": str(sweep_log)}
+    worker = services.worker(
+        include=("tests.reliability.sweep_probe",), env={**probe, "CONSOLE_TEST_SWEEP_HANG_AT": "2"}
+    )
+    expire_stale_sessions.apply_async()
+
+    def hanging() -> bool:
+        return any(record["event"] == "hanging" for record in read_json_lines(sweep_log))
+
+    wait_until(hanging, 30, "the sweep to stop inside its second TTL group")
+    # Mid-run: the 60 s group is committed; the 120 s group is updated but not committed; the default not begun.
+    assert Conversation.objects.filter(state="expired").count() == per_ttl
+    assert [r["rows"] for r in read_json_lines(sweep_log) if r["event"] == "end"] == [per_ttl, per_ttl]
+    worker.kill()  # SIGKILL in the middle of the sweep: PostgreSQL rolls the open transaction back
+    first_run = expiry_facts(idle)
+    assert sum(first_run["audits"].values()) == per_ttl
+    assert all(first_run["states"][cid] == "expired" for cid in idle[:per_ttl])
+    assert all(first_run["states"][cid] != "expired" for cid in idle[per_ttl:])
+
+    services.worker(include=("tests.reliability.sweep_probe",), env=probe)
+
+    def redelivered() -> bool:
+        return any(
+            record["task"] == "conversations.tasks.expire_stale_sessions" and record["state"] == "SUCCESS"
+            for record in services.probed()
+        )
+
+    wait_until(redelivered, 60, "the redelivered expire_stale_sessions to finish on the new worker")
+    facts = expiry_facts(idle + fresh)
+    assert {cid: facts["states"][cid] for cid in idle} == dict.fromkeys(idle, "expired")
+    assert not any(facts["states"][cid] == "expired" for cid in fresh)
+    # Each conversation expired once: one audit row and one console event each, none for the fresh ones.
+    assert facts["audits"] == dict.fromkeys(idle, 1)
+    assert facts["events"] == dict.fromkeys(idle, 1)
+    # The redelivered sweep redid only what the killed one had not committed (no open conversation has
+    # the 60 s TTL any more: that group is not even visited).
+    second = [r["rows"] for r in read_json_lines(sweep_log) if r["event"] == "end"][2:]
+    assert second == [per_ttl, per_ttl], second
