@@ -14,8 +14,8 @@ Observed: the persistent-connection server answers 503 at once while the databas
 soon as it is back (CONN_HEALTH_CHECKS drops the dead connection at the next request). The pooled one
 holds a request up to the pool timeout (10 s) waiting for a connection, then answers 503 (or 200 when
 the database came back meanwhile), and reconnects with psycopg_pool's backoff. A request whose commit
-went through just before the crash may still be answered 503 (the after-commit work failed); its retry
-is then a duplicate: stored once, as the contract wants.
+reached the database just before the crash may still be answered 503 (the server never learnt that it
+committed); its retry is then a duplicate: stored once, as the contract wants.
 """
 
 from __future__ import annotations
