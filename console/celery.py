@@ -19,6 +19,35 @@ from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
+
+def _survive_broker_loss_with_unacked_messages() -> None:
+    """Keep a worker alive when Redis goes away while it holds unacknowledged messages (issue 10).
+
+    celery 5.7 closes the consumer's connection after ``collect()`` has detached its transport; the
+    Redis channel's close then restores the unacknowledged messages (a countdown task, e.g. the
+    debounced detectors) through that transport, whose ``client`` is None, and raises AttributeError,
+    which the worker treats as unrecoverable: it exits. Raising the connection error kombu expects
+    there lets the consumer reconnect as it does for any broker loss; the messages stay in Redis's
+    unacked set and are delivered again after the visibility timeout (tests/reliability/test_redis_outage.py).
+    """
+    from kombu.transport import redis as kombu_redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    connparams = kombu_redis.Channel._connparams
+    if getattr(connparams, "console_guarded", False):
+        return
+
+    def guarded(self, asynchronous=False):
+        if self.connection is None or self.connection.client is None:
+            raise RedisConnectionError("the broker connection was closed")
+        return connparams(self, asynchronous)
+
+    guarded.console_guarded = True
+    kombu_redis.Channel._connparams = guarded
+
+
+_survive_broker_loss_with_unacked_messages()
+
 app = Celery("console")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

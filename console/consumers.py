@@ -7,15 +7,60 @@ and unknown conversations.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import RedisError
 
 from console.events import HEALTH_GROUP, conversation_group
 from console.roles import is_supervisor
 
+log = logging.getLogger(__name__)
+
+# What a channels_redis layer raises while Redis is unreachable.
+CHANNEL_LAYER_ERRORS = (RedisError, OSError)
+# RFC 6455 §7.4 / IANA registry: "Service Restart", the client should reconnect.
+CLOSE_SERVICE_RESTART = 1012
+
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
-    """Forwards every group message (they all carry a dotted 'type') to the browser as JSON."""
+    """Forwards every group message (they all carry a dotted 'type') to the browser as JSON.
+
+    When the channel layer (Redis) becomes unreachable, an open socket is closed with 1012 (service
+    restart: live.js reconnects with backoff) and a new one is refused with 503 at the handshake, each
+    logged in one line instead of a traceback per socket (docs/architecture.md, "Broker outage").
+    """
+
+    accepted = False
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except CHANNEL_LAYER_ERRORS as error:
+            log.warning("live socket %s: channel layer unavailable (%s); closing it", scope.get("path"), error)
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await self._close_for_outage(scope, send)
+
+    async def _close_for_outage(self, scope, send) -> None:
+        if self.accepted:
+            await send({"type": "websocket.close", "code": CLOSE_SERVICE_RESTART})
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            body = json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": "Service Unavailable",
+                    "status": 503,
+                    "detail": "live updates are unavailable for a moment; retry",
+                }
+            ).encode()
+            headers = [(b"content-type", b"application/problem+json"), (b"retry-after", b"5")]
+            await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close"})
 
     async def connect(self):
         if not await self.allowed():
@@ -25,11 +70,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.accepted = True
         await self.send_json({"type": "hello", "groups": len(self.joined)})
 
     async def disconnect(self, code):
         for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except CHANNEL_LAYER_ERRORS:  # Redis is down: the membership expires with the layer's group_expiry
+                log.info("live socket: could not leave group %s (channel layer unavailable)", group)
 
     async def allowed(self) -> bool:
         return await database_sync_to_async(is_supervisor)(self.scope.get("user"))

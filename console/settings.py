@@ -130,7 +130,15 @@ REDIS_URL = parse_redis_url(env_str("REDIS_URL")) if env_str("REDIS_URL") else "
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # channels_redis waits for a live socket's messages with BZPOPMIN for 5 s; redis-py 8 reads with a
+    # 5 s socket timeout by default, so every quiet socket was torn down after 5 s. The read timeout
+    # must outlast that wait; connecting stays quick so that a Redis outage fails pushes fast.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}]},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

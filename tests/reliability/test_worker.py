@@ -2,6 +2,9 @@
 
 * a worker SIGKILLed in the middle of a force-close: after a restart the conversation is closed once,
   with one success audit row and no second close call to the platform;
+* a worker SIGKILLed in the middle of an expiry sweep (one TTL group committed, the next one updated but
+  not committed): the task is delivered again to a new worker, and each conversation is expired once,
+  with one audit row and one console event;
 * Redis stopped: webhooks are still answered 200 and stored; once Redis is back their follow-up
   work runs (deferred jobs published by beat's flush_deferred_jobs, run by the worker);
 * beat expires a conversation left idle past its TTL on its own.
@@ -9,26 +12,31 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from console.celery import PERIODIC_TASKS
 from console.models import AuditEntry, DeferredJob
 from conversations.actions import force_close
 from conversations.models import Conversation, ForceCloseRequest, WebhookReceipt
-from conversations.tasks import force_close_retry
+from conversations.tasks import expire_stale_sessions, force_close_retry
 from diagnostics.models import PendingDetection
 from tests.conftest import require_service
 from tests.console.broker import celery_broker, install_detectors_task
 from tests.conversations.lifecycle import start_conversation
-from tests.reliability.processes import CeleryProcess, FakePlatform, RedisServer, wait_until
+from tests.reliability.processes import (
+    CeleryServices,
+    FakePlatform,
+    RedisServer,
+    console_env,
+    database_url_for_children,
+    expiry_facts,
+    read_json_lines,
+    schedule_every_second,
+    wait_until,
+)
 from tests.webhooks import event, post_native
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -56,83 +64,26 @@ def platform():
 
 @pytest.fixture
 def services(transactional_db, redis_server, platform, tmp_path, settings):
-    """Starts workers and beat against the test database and the private Redis; stops them all at the end."""
+    """Starts workers and beat against the test database and the private Redis; kills them all at the end."""
     install_detectors_task()
     settings.NATIVE_PLATFORM_URL = platform.url
     settings.CONSOLE_FORCE_CLOSE_RETRY_SECONDS = 1
     settings.CONSOLE_FORCE_CLOSE_LEASE_SECONDS = LEASE_SECONDS
-    db = connection.settings_dict
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    env.update(
-        DJANGO_SETTINGS_MODULE="console.settings",
-        DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{host}:{port}/{db['NAME']}",
-        REDIS_URL=redis_server.url,
-        SECRET_KEY="reliability-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        CONSOLE_ENV_FILE="/nonexistent",
+    env = console_env(
+        database_url_for_children(),
+        redis_server.url,
         NATIVE_PLATFORM_URL=platform.url,
         CONSOLE_FORCE_CLOSE_LEASE_SECONDS=str(LEASE_SECONDS),
         CONSOLE_FORCE_CLOSE_RETRY_SECONDS="1",
         CELERY_BROKER_VISIBILITY_TIMEOUT=str(VISIBILITY_SECONDS),
         PLATFORM_MAX_ATTEMPTS="1",
-        CONSOLE_TEST_PROBE_FILE=str(tmp_path / "probe.jsonl"),
-        PYTHONUNBUFFERED="1",
     )
-    started: list[CeleryProcess] = []
-
-    class Services:
-        probe = tmp_path / "probe.jsonl"
-
-        def worker(self) -> CeleryProcess:
-            name = f"reliability-{len(started)}@%h"
-            process = CeleryProcess(
-                "worker",
-                env,
-                tmp_path / f"worker-{len(started)}.log",
-                [
-                    "-P",
-                    "prefork",
-                    "-c",
-                    "1",
-                    "-n",
-                    name,
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "--include",
-                    "tests.reliability.worker_probe",
-                ],
-            )
-            started.append(process)
-            process.wait_for(" ready.")
-            return process
-
-        def beat(self) -> CeleryProcess:
-            process = CeleryProcess("beat", env, tmp_path / "beat.log", ["--pidfile=", "--max-interval", "1"])
-            started.append(process)
-            process.wait_for("beat: Starting")
-            return process
-
-        def probed(self) -> list[dict]:
-            if not self.probe.exists():
-                return []
-            return [json.loads(line) for line in self.probe.read_text().splitlines() if line.strip()]
-
+    started = CeleryServices(env, tmp_path)
     try:
         with celery_broker(redis_server.url):
-            yield Services()
+            yield started
     finally:
-        for process in started:
-            process.stop()
-
-
-def schedule_every_second(*tasks: str) -> None:
-    """Only these periodic tasks, every second (the entries are created if an earlier test flushed them)."""
-    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period="seconds")
-    for task in PERIODIC_TASKS:
-        PeriodicTask.objects.update_or_create(
-            name=task, defaults={"task": task, "interval": every_second, "enabled": task in tasks}
-        )
+        started.stop_all()
 
 
 def test_a_worker_killed_mid_force_close_closes_the_conversation_once(client, services, platform, admin_user):
@@ -213,3 +164,68 @@ def test_webhooks_during_a_redis_outage_are_stored_and_their_follow_up_runs_afte
     wait_until(follow_ups_ran, 60, "the deferred follow-up to run after Redis came back")
     wait_until(lambda: not PendingDetection.objects.exists(), 10, "the detectors to examine c-out-0 and c-out-1")
     wait_until(lambda: not DeferredJob.objects.exists(), 10, "the deferred jobs to be gone")
+
+
+def idle_conversations(prefix: str, ttls: list[int | None], per_ttl: int, idle_for: timedelta) -> list[str]:
+    """Open conversations idle for ``idle_for``, ``per_ttl`` of each TTL (None: the default TTL)."""
+    since = timezone.now() - idle_for
+    rows = [
+        Conversation(
+            id=f"{prefix}-{ttl or 'default'}-{n}",
+            state="active" if n % 2 else "pending",
+            first_event_at=since,
+            last_activity_at=since,
+            ttl_seconds=ttl,
+        )
+        for ttl in ttls
+        for n in range(per_ttl)
+    ]
+    Conversation.objects.bulk_create(rows)
+    return [row.id for row in rows]
+
+
+def test_a_worker_killed_mid_expiry_sweep_expires_each_conversation_once(services, tmp_path):
+    # Three TTL groups: the sweep runs one statement per TTL (60 s, 120 s, then the default), each in its
+    # own transaction. The probe stops the first worker after the second statement ran, before its commit.
+    per_ttl = 150
+    idle = idle_conversations("c-exp", [60, 120, None], per_ttl, timedelta(hours=2))
+    fresh = idle_conversations("c-fresh", [None], 3, timedelta(seconds=10))
+    sweep_log = tmp_path / "sweep.jsonl"
+    probe = {"CONSOLE_TEST_SWEEP_LOG": str(sweep_log)}
+    worker = services.worker(
+        include=("tests.reliability.sweep_probe",), env={**probe, "CONSOLE_TEST_SWEEP_HANG_AT": "2"}
+    )
+    expire_stale_sessions.apply_async()
+
+    def hanging() -> bool:
+        return any(record["event"] == "hanging" for record in read_json_lines(sweep_log))
+
+    wait_until(hanging, 30, "the sweep to stop inside its second TTL group")
+    # Mid-run: the 60 s group is committed; the 120 s group is updated but not committed; the default not begun.
+    assert Conversation.objects.filter(state="expired").count() == per_ttl
+    assert [r["rows"] for r in read_json_lines(sweep_log) if r["event"] == "end"] == [per_ttl, per_ttl]
+    worker.kill()  # SIGKILL in the middle of the sweep: PostgreSQL rolls the open transaction back
+    first_run = expiry_facts(idle)
+    assert sum(first_run["audits"].values()) == per_ttl
+    assert all(first_run["states"][cid] == "expired" for cid in idle[:per_ttl])
+    assert all(first_run["states"][cid] != "expired" for cid in idle[per_ttl:])
+
+    services.worker(include=("tests.reliability.sweep_probe",), env=probe)
+
+    def redelivered() -> bool:
+        return any(
+            record["task"] == "conversations.tasks.expire_stale_sessions" and record["state"] == "SUCCESS"
+            for record in services.probed()
+        )
+
+    wait_until(redelivered, 60, "the redelivered expire_stale_sessions to finish on the new worker")
+    facts = expiry_facts(idle + fresh)
+    assert {cid: facts["states"][cid] for cid in idle} == dict.fromkeys(idle, "expired")
+    assert not any(facts["states"][cid] == "expired" for cid in fresh)
+    # Each conversation expired once: one audit row and one console event each, none for the fresh ones.
+    assert facts["audits"] == dict.fromkeys(idle, 1)
+    assert facts["events"] == dict.fromkeys(idle, 1)
+    # The redelivered sweep redid only what the killed one had not committed (no open conversation has
+    # the 60 s TTL any more: that group is not even visited).
+    second = [r["rows"] for r in read_json_lines(sweep_log) if r["event"] == "end"][2:]
+    assert second == [per_ttl, per_ttl], second
