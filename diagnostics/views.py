@@ -15,7 +15,6 @@ Each beacon is then validated on its own: a bad one is listed with its index, th
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
@@ -24,7 +23,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from console import ratelimit
+from console import jsonbody, ratelimit
 from console.problems import ProblemResponse
 from conversations.ingest import EnvelopeError
 from diagnostics import actions
@@ -64,10 +63,6 @@ def _allowed_by_any(origin: str) -> bool:
 def _is_json(content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
-
-
-def _reject_json_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _preflight(origin: str):
@@ -128,11 +123,10 @@ def _receive(request, origin: str):
     if not _is_json(request.META.get("CONTENT_TYPE", "")):
         return ProblemResponse(415, "Content-Type must be application/json", headers=cors)
     try:
-        payload = json.loads(request.body.decode("utf-8"), parse_constant=_reject_json_constant)
-    except UnicodeDecodeError:
-        return ProblemResponse(400, "body is not valid UTF-8", headers=cors)
-    except (ValueError, RecursionError) as error:
-        return ProblemResponse(400, f"malformed JSON: {str(error)[:200]}", headers=cors)
+        payload = jsonbody.loads(request.body)
+    except jsonbody.JsonBodyError as error:
+        extra = {"field": error.field} if error.field else {}
+        return ProblemResponse(400, error.detail, headers=cors, **extra)
     if not isinstance(payload, dict) or not isinstance(payload.get("beacons"), list):
         return ProblemResponse(400, 'body must be a JSON object {"beacons": [...]}', headers=cors, field="beacons")
     raw_beacons = payload["beacons"]
