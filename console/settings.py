@@ -241,6 +241,10 @@ CONSOLE_DASHBOARD_CACHE_SECONDS = env_int("CONSOLE_DASHBOARD_CACHE_SECONDS", 2, 
 # --- Client telemetry (docs/architecture.md, "Client telemetry contract").
 # Requests per minute per deployment key and client address; 0 switches the limit off.
 TELEMETRY_RATE_LIMIT_PER_MINUTE = env_int("TELEMETRY_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)
+# Beacons one deployment key may store per UTC day (a widget deployment may override it); over it,
+# telemetry is answered 429 until midnight UTC. With CONSOLE_BEACON_RETENTION_DAYS this bounds the
+# storage one key can take, whatever the number of client addresses. 0 switches it off.
+TELEMETRY_DAILY_BEACON_QUOTA = env_int("TELEMETRY_DAILY_BEACON_QUOTA", 1_000_000, minimum=0)
 TELEMETRY_MAX_BODY_BYTES = 256 * 1024
 TELEMETRY_MAX_BEACONS = 100
 

@@ -9,8 +9,10 @@ Widgets call it cross-origin, so CORS is answered here, per deployment:
   allowed origins (403 otherwise, without CORS headers, so a browser hides the answer).
 
 Checks in order: method, deployment key (401), origin (403), rate per key and client address
-(429 + Retry-After), size (413), media type (415), JSON and shape (400), batch size (413).
-Each beacon is then validated on its own: a bad one is listed with its index, the rest stored.
+(429 + Retry-After), daily beacon quota of the deployment already used up (429), size (413),
+media type (415), JSON and shape (400), batch size (413). Each beacon is then validated on its
+own: a bad one is listed with its index; the valid ones are counted against the daily quota
+(the whole batch is refused with 429 when they do not fit) and stored.
 """
 
 from __future__ import annotations
@@ -91,6 +93,16 @@ def telemetry(request):
         return ProblemResponse(503, "the console cannot store telemetry right now; retry", headers={"Retry-After": "5"})
 
 
+def _over_quota(deployment: WidgetDeployment, wait: int, cors: dict):
+    quota = actions.quota_of(deployment)
+    return ProblemResponse(
+        429,
+        f"this deployment's daily quota of {quota} beacons is used up; retry after 00:00 UTC",
+        headers={**cors, "Retry-After": str(wait)},
+        quota=quota,
+    )
+
+
 def _receive(request, origin: str):
     key = request.headers.get(DEPLOYMENT_KEY_HEADER, "").strip()
     deployment = WidgetDeployment.objects.filter(key=key).first() if key and len(key) <= 64 else None
@@ -113,6 +125,10 @@ def _receive(request, origin: str):
         return ProblemResponse(
             429, "too many telemetry requests; retry later", headers={**cors, "Retry-After": str(retry_after)}
         )
+    now = timezone.now()
+    wait = actions.quota_exhausted(deployment, now=now)
+    if wait:
+        return _over_quota(deployment, wait, cors)
     limit = settings.TELEMETRY_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -135,13 +151,15 @@ def _receive(request, origin: str):
         return ProblemResponse(
             413, f"a batch holds at most {most} beacons; got {len(raw_beacons)}", headers=cors, field="beacons"
         )
-    now = timezone.now()
     beacons, errors = [], []
     for index, raw in enumerate(raw_beacons):
         try:
             beacons.append(parse_beacon(raw, now=now))
         except EnvelopeError as error:
             errors.append({"index": index, "error": str(error)})
+    wait = actions.claim_beacon_quota(deployment, len(beacons), now=now)
+    if wait:
+        return _over_quota(deployment, wait, cors)
     result = actions.record_beacons(deployment, beacons, origin=origin)
     return JsonResponse(
         {"accepted": result.accepted, "duplicates": result.duplicates, "errors": errors}, status=202, headers=cors
