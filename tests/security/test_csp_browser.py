@@ -1,0 +1,70 @@
+"""The Content-Security-Policy holds in a real browser: no page of the console, the admin or the API
+docs triggers a violation, and the live updates still arrive over the socket (issue 10, item 13).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import live_asgi, log_in, page, screenshot  # noqa: F401 - fixtures
+from tests.browser.test_console_pages import post_webhook
+from tests.conversations.test_ordering_property import native_stream
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Registered before any page script runs: every violation the browser reports is kept.
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(`${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+def violations(tab) -> list[str]:
+    return tab.evaluate("window.__csp")
+
+
+def visit(tab, url: str, ready: str) -> list[str]:
+    tab.goto(url)
+    tab.wait_for_selector(ready, timeout=15_000)
+    return [f"{url}: {violation}" for violation in violations(tab)]
+
+
+def test_no_page_violates_the_policy_and_live_updates_still_arrive(live_asgi, page, admin_user):  # noqa: F811
+    page.add_init_script(RECORD_VIOLATIONS)
+    for payload in native_stream("c-csp", "cust-csp")[:12]:
+        assert post_webhook(live_asgi, payload).status_code == 200
+    log_in(page, live_asgi, "ada-admin", "pw-admin-1")
+    found = violations(page)
+    page.wait_for_selector("#live-status[data-state=live]", timeout=10_000)  # the socket connected
+    found += violations(page)
+    # A live update re-renders the dashboard fragment (htmx swap) without a violation.
+    before = page.locator("[data-testid=open-conversations]").text_content().strip()
+    for payload in native_stream("c-csp-2", "cust-csp-2")[:4]:
+        assert post_webhook(live_asgi, payload).status_code == 200
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=open-conversations]').textContent.trim() !== '{before}'",
+        timeout=10_000,
+    )
+    found += violations(page)
+    screenshot(page, "csp-dashboard")
+    found += visit(page, f"{live_asgi}/conversations/c-csp/", "[data-testid=handoff]")
+    page.wait_for_selector("#live-status[data-state=live]", timeout=10_000)
+    screenshot(page, "csp-conversation")
+    found += visit(page, f"{live_asgi}/conversations/", "text=c-csp")
+    found += visit(page, f"{live_asgi}/findings/", "main")
+    found += visit(page, f"{live_asgi}/receipts/", "main")
+    found += visit(page, f"{live_asgi}/audit/", "main")
+    found += visit(page, f"{live_asgi}/admin/", "#content")
+    found += visit(page, f"{live_asgi}/admin/conversations/conversation/", "#changelist")
+    found += visit(page, f"{live_asgi}/admin/conversations/conversation/c-csp/change/", "#content")
+    found += visit(page, f"{live_asgi}/admin/diagnostics/widgetdeployment/add/", "#content")
+    found += visit(page, f"{live_asgi}/admin/django_celery_beat/periodictask/", "#changelist")
+    found += visit(page, f"{live_asgi}/admin/django_celery_beat/periodictask/add/", "#id_crontab")
+    found += visit(page, f"{live_asgi}/api/docs/", ".opblock")
+    page.locator(".opblock-summary").first.click()  # an operation opened: parameters, responses, models
+    page.wait_for_selector(".opblock-body", timeout=10_000)
+    found += [f"/api/docs/ (opened): {violation}" for violation in violations(page)]
+    screenshot(page, "csp-api-docs")
+    assert not found, "\n".join(found)
