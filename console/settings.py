@@ -378,6 +378,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
+        # oauthlib logs every issued access token at DEBUG ("Issuing token to client id ..."): never below
+        # INFO, whatever LOG_LEVEL says (tests/security/test_secrets_not_logged.py).
+        "oauthlib": {"level": "INFO"},
         # One line per task run drowns the demo's output; failures still log at WARNING/ERROR.
         "celery.app.trace": {"level": "WARNING"},
     },

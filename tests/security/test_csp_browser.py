@@ -5,6 +5,7 @@ docs triggers a violation, and the live updates still arrive over the socket (is
 from __future__ import annotations
 
 import pytest
+from django_celery_beat.models import CrontabSchedule
 
 from tests.browser.conftest import live_asgi, log_in, page, screenshot  # noqa: F401 - fixtures
 from tests.browser.test_console_pages import post_webhook
@@ -61,7 +62,11 @@ def test_no_page_violates_the_policy_and_live_updates_still_arrive(live_asgi, pa
     found += visit(page, f"{live_asgi}/admin/conversations/conversation/c-csp/change/", "#content")
     found += visit(page, f"{live_asgi}/admin/diagnostics/widgetdeployment/add/", "#content")
     found += visit(page, f"{live_asgi}/admin/django_celery_beat/periodictask/", "#changelist")
+    crontab = CrontabSchedule.objects.create(minute="5", hour="4")
     found += visit(page, f"{live_asgi}/admin/django_celery_beat/periodictask/add/", "#id_crontab")
+    page.select_option("#id_crontab", str(crontab.pk))  # the help moved to static/ still translates it
+    page.wait_for_function("document.querySelector('.field-crontab .help').textContent.includes('Translation:')")
+    assert "04:05" in page.locator(".field-crontab .help").text_content()
     found += visit(page, f"{live_asgi}/api/docs/", ".opblock")
     page.locator(".opblock-summary").first.click()  # an operation opened: parameters, responses, models
     page.wait_for_selector(".opblock-body", timeout=10_000)
