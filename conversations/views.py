@@ -135,6 +135,7 @@ def webhook(request, source: str):
             signature_valid=True,
             event_id=delivery.event_id if delivery else "",
             body=request.body.decode("utf-8", "replace"),
+            delivery=delivery,
             remote_addr=remote_addr,
             request_id=request_id,
         )
