@@ -240,3 +240,44 @@ def test_concurrent_batches_never_store_more_than_the_quota(deployment):
     assert sorted(statuses) == [202] * 5 + [429] * 3
     assert TelemetryBeacon.objects.filter(deployment=deployment).count() == 500
     assert WidgetDeployment.objects.get(pk=deployment.pk).beacon_quota_used == 500
+
+
+# --- fuzz: whatever the beacons hold, the answer is below 500 ------------------------------------------
+
+BEACON_KEYS = [
+    "id", "kind", "sentAt", "sessionKey", "conversationId", "participantId", "origin", "storage",
+    "storedConversationId", "storedAgeSeconds", "validated", "validationResult", "event", "readyState",
+    "attempt", "delayMs", "closeCode", "missedPongs", "rttMs", "idempotencyKey", "outcome", "afterId",
+    "since", "returnedIds", "etag",
+]  # fmt: skip
+
+
+@override_settings(TELEMETRY_RATE_LIMIT_PER_MINUTE=0)
+def test_arbitrary_beacons_never_get_a_5xx(client, deployment):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests.security.test_webhook_fuzz import json_values
+
+    kinds = st.sampled_from(["session.init", "socket.state", "message.retry", "history.fetch"])
+    valid = beacons(1)[0]
+    beacon = st.one_of(
+        json_values,
+        st.dictionaries(st.sampled_from(BEACON_KEYS), json_values, max_size=8),
+        st.builds(
+            lambda kind, extra: {**valid, "kind": kind, **extra},
+            kinds,
+            st.dictionaries(st.sampled_from(BEACON_KEYS), json_values, max_size=4),
+        ),
+    )
+
+    @settings(max_examples=100, deadline=3000, database=None, suppress_health_check=list(HealthCheck))
+    @given(items=st.lists(beacon, max_size=5))
+    def send(items):
+        response = post(client, deployment.key, items)
+        assert response.status_code in (202, 400, 413), (response.status_code, response.content[:300])
+        if response.status_code == 202:
+            answer = response.json()
+            assert answer["accepted"] + answer["duplicates"] + len(answer["errors"]) == len(items)
+
+    send()

@@ -21,7 +21,7 @@ from tests.security.deliveries import SOURCES, post_signed, valid_payloads
 pytestmark = pytest.mark.django_db
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=100,
     deadline=3000,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -120,5 +120,30 @@ def test_mutated_valid_deliveries_never_get_a_5xx(client, source):
     @given(payload=mutated_payloads(source))
     def deliver(payload):
         _deliver_and_check(client, source, payload)
+
+    deliver()
+
+
+# What an HTTP server hands Django as a header value: latin-1 text without control characters.
+header_values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=120)
+AUTH_HEADERS = {
+    "native": ["HTTP_WEBHOOK_ID", "HTTP_WEBHOOK_TIMESTAMP", "HTTP_WEBHOOK_SIGNATURE"],
+    "genesys": ["HTTP_X_HUB_SIGNATURE_256"],
+    "cxone": ["HTTP_AUTHORIZATION", "HTTP_X_CXONE_TOKEN"],
+}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_arbitrary_authenticity_headers_get_a_4xx_and_a_receipt(client, source):
+    body = json.dumps(valid_payloads(source)[0]).encode()
+
+    @FUZZ
+    @given(headers=st.fixed_dictionaries({}, optional={name: header_values for name in AUTH_HEADERS[source]}))
+    def deliver(headers):
+        before = WebhookReceipt.objects.count()
+        response = client.post(f"/webhooks/{source}/", data=body, content_type="application/json", **headers)
+        assert 400 <= response.status_code < 500, (response.status_code, headers)
+        assert response["Content-Type"] == "application/problem+json"
+        assert WebhookReceipt.objects.count() == before + 1
 
     deliver()
