@@ -11,7 +11,9 @@ from tests.browser.conftest import live_asgi, log_in, page, screenshot  # noqa: 
 from tests.browser.test_console_pages import post_webhook
 from tests.conversations.test_ordering_property import native_stream
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# The policy does not depend on the database: run once, on the PostgreSQL pass (production shape, Redis
+# channel layer), to keep the SQLite pass short.
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 # Registered before any page script runs: every violation the browser reports is kept.
 RECORD_VIOLATIONS = """
