@@ -368,6 +368,9 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Error reports hide secret-looking POST parameters on every view (client_secret on /o/token/ included).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "console.errorreports.SecretsReporterFilter"
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,

@@ -249,3 +249,39 @@ def test_platform_errors_log_no_client_secret_or_token(logs, platform):
     secrets = variants(CLIENT_SECRET) | variants(ACCESS_TOKEN) | variants(NATIVE_TOKEN)
     secrets |= {b64encode(f"{name}:{CLIENT_SECRET}".encode()).decode() for name in ("genesys-client", "cxone-client")}
     assert_absent(secrets, *logs.lines, *errors)
+
+
+def _crash_report(request) -> list[str]:
+    """The report of a crash while serving ``request`` (a frame whose locals hold no secret)."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    try:
+        raise RuntimeError("a view crashed")
+    except RuntimeError:
+        report = ExceptionReporter(request, *sys.exc_info(), is_email=True)
+        return [report.get_traceback_text(), report.get_traceback_html()]
+
+
+def test_an_error_report_of_a_request_with_credentials_shows_none_of_them(rf):
+    """What the admins' e-mail (Django's AdminEmailHandler) would say about a crash in any view."""
+    request = rf.post(
+        "/o/token/",
+        {
+            "grant_type": "client_credentials",
+            "client_id": "cid",
+            "client_secret": "client-secret-value-0042",
+            "password": "password-value-0042",
+        },
+        HTTP_AUTHORIZATION="Basic QmFzaWMtY3JlZGVudGlhbHM=",
+        HTTP_X_DEPLOYMENT_KEY="wd_deployment-key-value",
+        HTTP_WEBHOOK_SIGNATURE="v1,c2lnbmF0dXJl",
+        HTTP_X_HUB_SIGNATURE_256="sha256=aGFzaC12YWx1ZQ==",
+        HTTP_X_CXONE_TOKEN="cxone-token-value-0042",
+    )
+    texts = _crash_report(request)
+    assert "client_id" in texts[0] and "grant_type" in texts[0]  # the report still shows the request
+    secrets = {"client-secret-value-0042", "QmFzaWMtY3JlZGVudGlhbHM=", "wd_deployment-key-value", "v1,c2lnbmF0dXJl"}
+    secrets |= {"cxone-token-value-0042", "sha256=aGFzaC12YWx1ZQ==", "password-value-0042"}
+    assert_absent(secrets | configured_secrets(), *texts)
