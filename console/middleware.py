@@ -1,4 +1,4 @@
-"""Cross-cutting request middleware."""
+"""Cross-cutting request middleware: request ids, and the Content-Security-Policy of every response."""
 
 import re
 import uuid
@@ -18,4 +18,44 @@ class RequestIdMiddleware:
         request.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id
+        return response
+
+
+def _policy(**overrides: str) -> str:
+    directives = {
+        "default-src": "'self'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": "'self' data:",
+        "font-src": "'self'",
+        # 'self' covers ws:/wss: to the same host (CSP Level 3): the live pages' sockets.
+        "connect-src": "'self'",
+        "object-src": "'none'",
+        "base-uri": "'none'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+        **overrides,
+    }
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+# One policy for every response: console pages, Django admin, Swagger UI, API, webhooks, telemetry and
+# static files. No inline script or style anywhere: htmx and uPlot are vendored under static/ (htmx's own
+# indicator styles are switched off in templates/console/base.html), Swagger UI's initialiser is served as
+# a script file (console.api.DocsView) and django-celery-beat's inline script moved to static/ (see
+# docs/architecture.md, "Security headers"). Scripts that set styles through the CSSOM (uPlot, jQuery,
+# React in Swagger UI) are not affected by style-src.
+CONTENT_SECURITY_POLICY = _policy()
+
+
+class ContentSecurityPolicyMiddleware:
+    """Set Content-Security-Policy on every response (static files included) unless a view set its own."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         return response

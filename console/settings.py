@@ -77,6 +77,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so that static files (an SVG opened on its own) carry the policy too.
+    "console.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "console.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -249,6 +251,10 @@ CONSOLE_DASHBOARD_CACHE_SECONDS = env_int("CONSOLE_DASHBOARD_CACHE_SECONDS", 2, 
 # --- Client telemetry (docs/architecture.md, "Client telemetry contract").
 # Requests per minute per deployment key and client address; 0 switches the limit off.
 TELEMETRY_RATE_LIMIT_PER_MINUTE = env_int("TELEMETRY_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)
+# Beacons one deployment key may store per UTC day (a widget deployment may override it); over it,
+# telemetry is answered 429 until midnight UTC. With CONSOLE_BEACON_RETENTION_DAYS this bounds the
+# storage one key can take, whatever the number of client addresses. 0 switches it off.
+TELEMETRY_DAILY_BEACON_QUOTA = env_int("TELEMETRY_DAILY_BEACON_QUOTA", 1_000_000, minimum=0)
 TELEMETRY_MAX_BODY_BYTES = 256 * 1024
 TELEMETRY_MAX_BEACONS = 100
 
@@ -370,6 +376,9 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Error reports hide secret-looking POST parameters on every view (client_secret on /o/token/ included).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "console.errorreports.SecretsReporterFilter"
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
@@ -380,6 +389,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
+        # oauthlib logs every issued access token at DEBUG ("Issuing token to client id ..."): never below
+        # INFO, whatever LOG_LEVEL says (tests/security/test_secrets_not_logged.py).
+        "oauthlib": {"level": "INFO"},
         # One line per task run drowns the demo's output; failures still log at WARNING/ERROR.
         "celery.app.trace": {"level": "WARNING"},
     },

@@ -59,12 +59,14 @@ from conversations.models import (
     WebhookReceipt,
 )
 from conversations.platforms import PlatformError
-from conversations.redaction import mask_card_numbers
+from conversations.redaction import card_numbers, mask_card_numbers, mask_cards_in_body
 from diagnostics.actions import detect_after_commit, resolve_findings
 
 log = logging.getLogger(__name__)
 
 RUN_DETECTORS = "diagnostics.tasks.run_detectors"
+MESSAGE_CREATED = "message.created"
+PCI_SCOPED = "pci-scoped"
 
 # Close reason of a Genesys conversation whose last participant ended (the platform's endTime).
 TEARDOWN_REASON = "ended"
@@ -108,9 +110,11 @@ def record_delivery(
             receipt.save(force_insert=True)
             return ReceiptOutcome.DUPLICATE, receipt
         outcome = apply_events(delivery.events, source=source)
-        if outcome != ReceiptOutcome.APPLIED:
-            receipt.outcome = outcome
-            receipt.save(update_fields=["outcome"])
+        kept = pci_masked_body(delivery, body)
+        if outcome != ReceiptOutcome.APPLIED or kept != body:
+            # The raw body of a pci-scoped conversation's message never commits: same transaction.
+            receipt.outcome, receipt.body = outcome, kept
+            receipt.save(update_fields=["outcome", "body"])
         if outcome != ReceiptOutcome.IGNORED and source != Source.CONSOLE:
             # Console transitions push their audit row as the timeline item instead.
             events.delivery_applied(receipt)
@@ -159,10 +163,19 @@ def record_refusal(
     body: str = "",
     remote_addr: str | None = None,
     request_id: str = "",
+    delivery: Delivery | None = None,
 ) -> WebhookReceipt:
-    """Store a delivery that was not applied: rejected (4xx) or failed (accepted, retry expected)."""
+    """Store a delivery that was not applied: rejected (4xx) or failed (accepted, retry expected).
+
+    A failed delivery keeps its body (card numbers masked when its conversation is pci-scoped) and,
+    when it was parsed, its conversation and event types, like an accepted one.
+    """
+    if delivery is not None:
+        body = pci_masked_body(delivery, body)
     return WebhookReceipt.objects.create(
         source=source,
+        conversation_id=delivery.conversation_id if delivery else "",
+        event_types=delivery.event_types if delivery else "",
         event_id=event_id[:200],
         signature_valid=signature_valid,
         outcome=outcome,
@@ -172,6 +185,34 @@ def record_refusal(
         remote_addr=remote_addr,
         request_id=request_id,
     )
+
+
+def pci_masked_body(delivery: Delivery, body: str) -> str:
+    """``body`` with the card numbers of its message texts masked when their conversation is pci-scoped.
+
+    Only deliveries whose message text holds a card number cost a query (ARCHITECTURE: message text
+    of pci-scoped conversations is stored masked; the receipt body is a stored copy of it).
+    """
+    texts = [event.data.get("text") or "" for event in delivery.events if event.type == MESSAGE_CREATED]
+    if not any(card_numbers(text) for text in texts):
+        return body
+    conversation_ids = {event.conversation_id for event in delivery.events}
+    flagged = any(_flags_pci(event) for event in delivery.events) or any(
+        conversation.is_pci_scoped
+        for conversation in Conversation.objects.filter(pk__in=conversation_ids).only(
+            "routing_data", "custom_attributes"
+        )
+    )
+    return mask_cards_in_body(body, texts) if flagged else body
+
+
+def _flags_pci(event: CanonicalEvent) -> bool:
+    for section in ("routingData", "customAttributes"):
+        value = event.data.get(section)
+        flags = value.get("complianceFlags") if isinstance(value, dict) else None
+        if isinstance(flags, list) and PCI_SCOPED in (str(flag) for flag in flags):
+            return True
+    return False
 
 
 def apply_events(events: Iterable[CanonicalEvent], *, source: str) -> str:
@@ -713,11 +754,23 @@ def _refresh_queue(conversation: Conversation) -> None:
 
 
 def _mask_existing_messages(conversation: Conversation) -> None:
-    """A conversation that becomes pci-scoped gets its stored message text masked too."""
+    """A conversation that becomes pci-scoped gets its stored message text masked too: the messages and
+    the receipt bodies that carried them (kept for replay; the failed ones too)."""
     for message in conversation.messages.only("pk", "text").iterator():
         masked = mask_card_numbers(message.text)
         if masked != message.text:
             Message.objects.filter(pk=message.pk).update(text=masked)
+    receipts = WebhookReceipt.objects.filter(conversation_id=conversation.pk, event_types__contains=MESSAGE_CREATED)
+    for receipt in receipts.exclude(body="").only("pk", "source", "body").iterator():
+        try:
+            delivery = adapter_for(receipt.source).parse(json.loads(receipt.body))
+        except Exception:  # noqa: BLE001 - an unparseable stored body holds no message we can find
+            log.warning("pci masking: receipt %s cannot be parsed", receipt.pk)
+            continue
+        texts = [event.data.get("text") or "" for event in delivery.events if event.type == MESSAGE_CREATED]
+        masked = mask_cards_in_body(receipt.body, texts)
+        if masked != receipt.body:
+            WebhookReceipt.objects.filter(pk=receipt.pk).update(body=masked)
 
 
 HANDLERS = {

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from console import ratelimit
+from console import jsonbody, ratelimit
 from console.problems import ProblemResponse
 from conversations import actions
 from conversations.ingest import PUBLIC_SOURCES, EnvelopeError, SignatureError, adapter_for
@@ -40,10 +39,6 @@ def _is_json(content_type: str) -> bool:
     return media_type in JSON_TYPES or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-def _reject_json_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _read(request, source: str) -> tuple[bytes, object]:
     """The checks in contract order: rate, size, media type, signature, JSON."""
     retry_after = ratelimit.check(
@@ -69,13 +64,10 @@ def _read(request, source: str) -> tuple[bytes, object]:
     except SignatureError as error:
         raise Refusal(401, str(error), signature_valid=False) from None
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Refusal(400, "body is not valid UTF-8", signature_valid=True) from None
-    try:
-        payload = json.loads(text, parse_constant=_reject_json_constant)
-    except (ValueError, RecursionError) as error:
-        raise Refusal(400, f"malformed JSON: {str(error)[:200]}", signature_valid=True) from None
+        payload = jsonbody.loads(body)
+    except jsonbody.JsonBodyError as error:
+        extra = {"field": error.field} if error.field else {}
+        raise Refusal(400, error.detail, signature_valid=True, **extra) from None
     return body, payload
 
 
@@ -112,6 +104,22 @@ def webhook(request, source: str):
             request_id=request_id,
         )
         return ProblemResponse(refusal.status, refusal.detail, headers=refusal.headers, **refusal.extra)
+    except DataError as error:
+        # A value the columns cannot hold that validation let through: the sender's data, not an outage,
+        # so a 400 the platform will not retry forever (the adapters' length checks should make it rare).
+        log.warning("webhook %s: a value cannot be stored: %s", source, str(error).splitlines()[0][:200])
+        detail = "the delivery holds a value the console cannot store"
+        _store_refusal(
+            source,
+            ReceiptOutcome.REJECTED,
+            400,
+            detail,
+            signature_valid=True,
+            event_id=delivery.event_id if delivery else "",
+            remote_addr=remote_addr,
+            request_id=request_id,
+        )
+        return ProblemResponse(400, detail)
     except DatabaseError:
         log.exception("webhook %s: database unavailable", source)
         return ProblemResponse(
@@ -127,6 +135,7 @@ def webhook(request, source: str):
             signature_valid=True,
             event_id=delivery.event_id if delivery else "",
             body=request.body.decode("utf-8", "replace"),
+            delivery=delivery,
             remote_addr=remote_addr,
             request_id=request_id,
         )

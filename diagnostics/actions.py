@@ -8,15 +8,16 @@ changes nothing.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Min, OuterRef, Subquery
+from django.db.models import F, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from console.jobs import enqueue_debounced_on_commit, enqueue_on_commit
@@ -150,6 +151,46 @@ def readopt_deployment_ttls() -> int:
     return Conversation.objects.filter(pk__in=named).update(
         ttl_seconds=Subquery(latest.values("deployment__session_ttl_seconds")[:1])
     )
+
+
+def claim_beacon_quota(deployment: WidgetDeployment, count: int, *, now) -> int | None:
+    """Count ``count`` beacons against the deployment's daily quota; None when they fit, else seconds to wait.
+
+    The quota bounds what one key can store, whatever the number of client addresses behind it.
+    A batch is counted whole before it is stored (duplicates included), so at most the quota is
+    stored per UTC day even under concurrent requests: each claim is one conditional UPDATE.
+    """
+    quota = quota_of(deployment)
+    if not quota or count <= 0:
+        return None
+    today = now.astimezone(UTC).date()
+    rows = 0
+    if count <= quota:
+        deployments = WidgetDeployment.objects.filter(pk=deployment.pk)
+        # The first claim of a day resets the count; a concurrent one re-reads the row and takes the second path.
+        rows = deployments.exclude(beacon_quota_day=today).update(beacon_quota_day=today, beacon_quota_used=count)
+        if not rows:
+            rows = deployments.filter(beacon_quota_day=today, beacon_quota_used__lte=quota - count).update(
+                beacon_quota_used=F("beacon_quota_used") + count
+            )
+    return None if rows else seconds_until_next_utc_day(now)
+
+
+def quota_exhausted(deployment: WidgetDeployment, *, now) -> int | None:
+    """Seconds to wait when the loaded row already shows today's quota used up (a cheap early refusal)."""
+    quota = quota_of(deployment)
+    if quota and deployment.beacon_quota_day == now.astimezone(UTC).date() and deployment.beacon_quota_used >= quota:
+        return seconds_until_next_utc_day(now)
+    return None
+
+
+def quota_of(deployment: WidgetDeployment) -> int:
+    return deployment.daily_beacon_quota or settings.TELEMETRY_DAILY_BEACON_QUOTA
+
+
+def seconds_until_next_utc_day(now) -> int:
+    midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time.min, tzinfo=UTC)
+    return max(1, math.ceil((midnight - now).total_seconds()))
 
 
 def adopt_deployment_ttl(conversation_ids: list[str], deployment: WidgetDeployment) -> int:

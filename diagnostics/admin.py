@@ -67,6 +67,7 @@ THRESHOLD_FIELDS = (
     "pong_window_seconds",
     "missed_pongs_threshold",
     "duplicate_message_window_seconds",
+    "daily_beacon_quota",
 )
 
 

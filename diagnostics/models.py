@@ -28,6 +28,14 @@ class WidgetDeployment(models.Model):
     pong_window_seconds = models.PositiveIntegerField(null=True, blank=True)
     missed_pongs_threshold = models.PositiveIntegerField(null=True, blank=True)
     duplicate_message_window_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Storage bound per key (docs/architecture.md, "Telemetry storage quota"): beacons stored per UTC day.
+    daily_beacon_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Beacons stored per UTC day; empty means TELEMETRY_DAILY_BEACON_QUOTA"
+    )
+    beacon_quota_day = models.DateField(null=True, blank=True, editable=False)
+    beacon_quota_used = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Beacons counted against the quota on beacon_quota_day"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

@@ -9,13 +9,14 @@ Widgets call it cross-origin, so CORS is answered here, per deployment:
   allowed origins (403 otherwise, without CORS headers, so a browser hides the answer).
 
 Checks in order: method, deployment key (401), origin (403), rate per key and client address
-(429 + Retry-After), size (413), media type (415), JSON and shape (400), batch size (413).
-Each beacon is then validated on its own: a bad one is listed with its index, the rest stored.
+(429 + Retry-After), daily beacon quota of the deployment already used up (429), size (413),
+media type (415), JSON and shape (400), batch size (413). Each beacon is then validated on its
+own: a bad one is listed with its index; the valid ones are counted against the daily quota
+(the whole batch is refused with 429 when they do not fit) and stored.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.conf import settings
@@ -24,7 +25,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from console import ratelimit
+from console import jsonbody, ratelimit
 from console.problems import ProblemResponse
 from conversations.ingest import EnvelopeError
 from diagnostics import actions
@@ -66,10 +67,6 @@ def _is_json(content_type: str) -> bool:
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-def _reject_json_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _preflight(origin: str):
     if not _allowed_by_any(origin):
         return ProblemResponse(403, "this origin is not allowed to send telemetry", headers={"Vary": "Origin"})
@@ -96,6 +93,16 @@ def telemetry(request):
         return ProblemResponse(503, "the console cannot store telemetry right now; retry", headers={"Retry-After": "5"})
 
 
+def _over_quota(deployment: WidgetDeployment, wait: int, cors: dict):
+    quota = actions.quota_of(deployment)
+    return ProblemResponse(
+        429,
+        f"this deployment's daily quota of {quota} beacons is used up; retry after 00:00 UTC",
+        headers={**cors, "Retry-After": str(wait)},
+        quota=quota,
+    )
+
+
 def _receive(request, origin: str):
     key = request.headers.get(DEPLOYMENT_KEY_HEADER, "").strip()
     deployment = WidgetDeployment.objects.filter(key=key).first() if key and len(key) <= 64 else None
@@ -118,6 +125,10 @@ def _receive(request, origin: str):
         return ProblemResponse(
             429, "too many telemetry requests; retry later", headers={**cors, "Retry-After": str(retry_after)}
         )
+    now = timezone.now()
+    wait = actions.quota_exhausted(deployment, now=now)
+    if wait:
+        return _over_quota(deployment, wait, cors)
     limit = settings.TELEMETRY_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -128,11 +139,10 @@ def _receive(request, origin: str):
     if not _is_json(request.META.get("CONTENT_TYPE", "")):
         return ProblemResponse(415, "Content-Type must be application/json", headers=cors)
     try:
-        payload = json.loads(request.body.decode("utf-8"), parse_constant=_reject_json_constant)
-    except UnicodeDecodeError:
-        return ProblemResponse(400, "body is not valid UTF-8", headers=cors)
-    except (ValueError, RecursionError) as error:
-        return ProblemResponse(400, f"malformed JSON: {str(error)[:200]}", headers=cors)
+        payload = jsonbody.loads(request.body)
+    except jsonbody.JsonBodyError as error:
+        extra = {"field": error.field} if error.field else {}
+        return ProblemResponse(400, error.detail, headers=cors, **extra)
     if not isinstance(payload, dict) or not isinstance(payload.get("beacons"), list):
         return ProblemResponse(400, 'body must be a JSON object {"beacons": [...]}', headers=cors, field="beacons")
     raw_beacons = payload["beacons"]
@@ -141,13 +151,15 @@ def _receive(request, origin: str):
         return ProblemResponse(
             413, f"a batch holds at most {most} beacons; got {len(raw_beacons)}", headers=cors, field="beacons"
         )
-    now = timezone.now()
     beacons, errors = [], []
     for index, raw in enumerate(raw_beacons):
         try:
             beacons.append(parse_beacon(raw, now=now))
         except EnvelopeError as error:
             errors.append({"index": index, "error": str(error)})
+    wait = actions.claim_beacon_quota(deployment, len(beacons), now=now)
+    if wait:
+        return _over_quota(deployment, wait, cors)
     result = actions.record_beacons(deployment, beacons, origin=origin)
     return JsonResponse(
         {"accepted": result.accepted, "duplicates": result.duplicates, "errors": errors}, status=202, headers=cors

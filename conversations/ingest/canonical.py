@@ -13,7 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 MAX_ID_LENGTH = 200
+# A platform envelope's id names its first canonical event; the others get ``<id>#<n>``, which
+# must still fit the 200-character event id columns.
+MAX_ENVELOPE_ID_LENGTH = MAX_ID_LENGTH - 8
 MAX_TEXT_LENGTH = 64 * 1024
+MAX_CHANNEL_LENGTH = 100
 
 CONVERSATION_STATES = ("pending", "active", "closed", "expired")
 ROLES = ("customer", "agent", "bot", "supervisor", "acd")
@@ -161,7 +165,10 @@ def parse_instant(value: str, name: str) -> datetime:
         raise EnvelopeError(name, f"must be an ISO 8601 timestamp, got {value[:60]!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before datetime.min in UTC
+        raise EnvelopeError(name, f"is out of range, got {value[:60]!r}") from None
 
 
 def instant_from_epoch_ms(value: Any, name: str) -> datetime:
@@ -210,7 +217,7 @@ def _routing_data(obj: dict, key: str, prefix: str) -> dict | None:
 
 def _validate_started(data: dict, p: str) -> dict:
     out = {
-        "channel": read_str(data, "channel", p),
+        "channel": read_str(data, "channel", p, max_length=MAX_CHANNEL_LENGTH),
         "tenant": read_str(data, "tenant", p),
         "customerKey": read_str(data, "customerKey", p),
     }
@@ -222,7 +229,7 @@ def _validate_started(data: dict, p: str) -> dict:
 def _validate_state_changed(data: dict, p: str) -> dict:
     return {
         "state": read_choice(data, "state", CONVERSATION_STATES, p, required=True),
-        "reason": read_str(data, "reason", p, max_length=500),
+        "reason": read_str(data, "reason", p),
     }
 
 

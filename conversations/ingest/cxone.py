@@ -31,6 +31,7 @@ import hmac
 from django.conf import settings
 
 from conversations.ingest.canonical import (
+    MAX_ENVELOPE_ID_LENGTH,
     CanonicalEvent,
     Delivery,
     EnvelopeError,
@@ -133,7 +134,7 @@ def _customer_participant(case: dict, case_id: str) -> str:
 
 def parse(payload) -> Delivery:
     payload = require_object(payload, "body")
-    event_id = read_str(payload, "eventId", required=True)
+    event_id = read_str(payload, "eventId", required=True, max_length=MAX_ENVELOPE_ID_LENGTH)
     event_type = read_str(payload, "eventType", required=True, max_length=100)
     builder = BUILDERS.get(event_type)
     if builder is None:

@@ -43,6 +43,9 @@ from django.conf import settings
 
 from conversations.ingest.canonical import (
     CONTEXT_MERGED,
+    MAX_CHANNEL_LENGTH,
+    MAX_ENVELOPE_ID_LENGTH,
+    MAX_ID_LENGTH,
     CanonicalEvent,
     Delivery,
     EnvelopeError,
@@ -92,7 +95,7 @@ def _decode_signature(offered: str) -> bytes:
 def _notification(payload: dict) -> tuple[str, dict, str]:
     """(event id, eventBody, topicName) from either envelope."""
     if "detail" in payload or "detail-type" in payload:
-        event_id = read_str(payload, "id", required=True)
+        event_id = read_str(payload, "id", required=True, max_length=MAX_ENVELOPE_ID_LENGTH)
         detail = require_object(payload.get("detail"), "detail")
         topic = read_str(detail, "topicName", "detail.", required=True, max_length=300)
         body = require_object(detail.get("eventBody"), "detail.eventBody")
@@ -114,7 +117,7 @@ def _event_time(body: dict, prefix: str):
 
 
 def _lower(body: dict, key: str, prefix: str) -> str:
-    return read_str(body, key, prefix, max_length=100).lower()
+    return read_str(body, key, prefix, max_length=MAX_CHANNEL_LENGTH).lower()
 
 
 def parse(payload) -> Delivery:
@@ -129,6 +132,9 @@ def parse(payload) -> Delivery:
     if builder is None:
         return Delivery(event_id=event_id, events=[], platform_type=f"genesys:{kind}")
     conversation_id = read_str(body, "conversationId", prefix) or match.group("conversation")
+    if len(conversation_id) > MAX_ID_LENGTH:
+        topic_field = "detail.topicName" if "detail" in payload else "topicName"
+        raise EnvelopeError(topic_field, f"the conversation id must be at most {MAX_ID_LENGTH} characters")
     occurred_at = _event_time(body, prefix)
     events = [
         CanonicalEvent(

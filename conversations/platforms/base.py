@@ -15,6 +15,8 @@ after 3 attempts").
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import logging
 import random
@@ -301,15 +303,37 @@ class OAuthClientCredentials:
 
 
 def _detail(response: httpx.Response) -> str:
-    """A short hint from an error body (the platforms put a message in different fields)."""
+    """A short hint from an error body (the platforms put a message in different fields).
+
+    The hint ends up in logs, audit rows and API answers, so the credentials the request carried are
+    cut out of it first: a platform that echoes the token or client secret it refused leaks nothing.
+    """
     try:
         body = response.json()
     except ValueError:
-        text = response.text.strip()
+        text = _without_credentials(response.text.strip(), response)
         return f" ({text[:200]})" if text else ""
     if isinstance(body, dict):
         for key in ("message", "error_description", "error", "detail", "title"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return f" ({value[:200]})"
+                return f" ({_without_credentials(value, response)[:200]})"
     return ""
+
+
+def _without_credentials(text: str, response: httpx.Response) -> str:
+    try:
+        authorization = response.request.headers.get("Authorization", "")
+    except RuntimeError:  # a response built without a request (tests)
+        return text
+    scheme, _, credentials = authorization.partition(" ")
+    hidden = [credentials]
+    if scheme.lower() == "basic":
+        try:
+            user_password = base64.b64decode(credentials).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            user_password = ""
+        hidden += [user_password, user_password.partition(":")[2]]
+    for value in sorted(filter(None, hidden), key=len, reverse=True):
+        text = text.replace(value, "[redacted]")
+    return text

@@ -41,9 +41,8 @@ def test_supervisor_sees_the_dashboard_update_live_when_a_webhook_arrives(live_a
     for payload in native_stream("c-browser", "cust-1")[:4]:
         assert post_webhook(live_asgi, payload).status_code == 200
     # No reload: the pushed health.update makes the fragment re-render.
-    page.wait_for_function(
-        "document.querySelector('[data-testid=open-conversations]').textContent.trim() === '1'", timeout=10_000
-    )
+    # expect() polls without evaluating strings in the page (the CSP forbids eval, which wait_for_function uses).
+    _expect()(page.locator("[data-testid=open-conversations]")).to_have_text("1", timeout=10_000)
     screenshot(page, "dashboard")
 
 
@@ -97,3 +96,10 @@ def test_login_page(live_asgi, page):
     page.click("button[type=submit]")
     assert "didn't match" in page.text_content("body")
     screenshot(page, "login")
+
+
+def _expect():
+    """Playwright's expect, imported when used (as tests/browser/conftest.py imports Playwright)."""
+    from playwright.sync_api import expect
+
+    return expect

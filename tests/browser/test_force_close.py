@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -98,9 +99,8 @@ def test_an_admin_force_closes_a_ghost_session_and_the_page_shows_it_closed(plat
     page.wait_for_selector("#force-close-status.ok", timeout=10_000)
     assert "Closed" in page.text_content("#force-close-status")
     # Without reload: the header re-renders from the live push.
-    page.wait_for_function(
-        "document.querySelector('[data-testid=conversation-state]').textContent.trim() === 'closed'", timeout=10_000
-    )
+    # expect() polls without evaluating strings in the page (the CSP forbids eval, which wait_for_function uses).
+    _expect()(page.locator("[data-testid=conversation-state]")).to_have_text("closed", timeout=10_000)
     screenshot(page, "conversation-force-closed")
     assert platform.calls == ["/api/conversations/c-ghost/close"]
     audit = AuditEntry.objects.get(action="conversation.force_closed", target_id="c-ghost")
@@ -116,9 +116,7 @@ def test_a_platform_failure_shows_the_pending_call(platform, live_asgi, page, ad
     page.goto(f"{live_asgi}/conversations/c-pending/")
     page.wait_for_selector("#live-status[data-state=live]", timeout=10_000)
     _open_dialog_and_submit(page, "ghost session")
-    page.wait_for_function(
-        "document.querySelector('#force-close-status').textContent.startsWith('Pending')", timeout=15_000
-    )
+    _expect()(page.locator("#force-close-status")).to_have_text(re.compile(r"^\s*Pending"), timeout=15_000)
     page.keyboard.press("Escape")
     page.wait_for_selector("[data-testid=force-close-pending]", timeout=10_000)
     assert page.text_content("[data-testid=conversation-state]").strip() == "active"
@@ -132,3 +130,10 @@ def test_a_supervisor_has_no_force_close_button(live_asgi, page, supervisor):
     page.wait_for_selector("[data-testid=conversation-state]")
     assert page.locator("button[data-open-dialog]").count() == 0
     assert page.locator("#force-close-dialog").count() == 0
+
+
+def _expect():
+    """Playwright's expect, imported when used (as tests/browser/conftest.py imports Playwright)."""
+    from playwright.sync_api import expect
+
+    return expect

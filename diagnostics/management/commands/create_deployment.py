@@ -36,6 +36,9 @@ class Command(BaseCommand):
         parser.add_argument("--pong-window", type=positive, help="Pong window in seconds")
         parser.add_argument("--missed-pongs", type=positive, help="Consecutive missed pongs that make a socket silent")
         parser.add_argument("--duplicate-window", type=positive, help="Duplicate-message window in seconds")
+        parser.add_argument(
+            "--beacon-quota", type=positive, help="Beacons stored per UTC day (default TELEMETRY_DAILY_BEACON_QUOTA)"
+        )
 
     def handle(self, *args, **options):
         overrides = {
@@ -43,6 +46,7 @@ class Command(BaseCommand):
             "pong_window_seconds": options["pong_window"],
             "missed_pongs_threshold": options["missed_pongs"],
             "duplicate_message_window_seconds": options["duplicate_window"],
+            "daily_beacon_quota": options["beacon_quota"],
         }
         try:
             deployment = create_deployment(
