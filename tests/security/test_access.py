@@ -155,6 +155,45 @@ def test_a_well_formed_request_without_its_credentials_gets_401(path, data, cont
     assert WebhookReceipt.objects.filter(event_id="evt-x", outcome="applied").count() == 0
 
 
+@pytest.mark.parametrize("where", ["path", "query"])
+def test_a_nul_in_the_path_or_the_query_is_a_400_for_every_route(where, world, admin_user):
+    """PostgreSQL text holds no NUL; a lookup with one must not reach the database (it was a 500)."""
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+    answers = {}
+    for route in ROUTES:
+        if where == "path":
+            if "<" not in route.route:
+                continue
+            url = route.url(**{name: "%00" for name in ("conversation_id", "object_id", "source", "id")})
+        else:
+            url = route.url(**world) + "?q=%00&state=%00"
+        for method in ("get", "post"):
+            answers[f"{method.upper()} {url}"] = getattr(client, method)(url).status_code
+    assert len(answers) > 40
+    assert {request: status for request, status in answers.items() if status >= 500} == {}
+    refused = [status for request, status in answers.items() if "%00" in request.split("?")[0] or "?" in request]
+    assert set(refused) <= {400, 405}, answers
+
+
+def test_a_nul_in_a_written_note_or_reason_is_a_400(world, admin_user):
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+    assert client.post("/findings/1/resolve/", {"note": "a\x00b"}).status_code == 400  # was a 500
+    assert (
+        client.post("/api/v1/findings/1/dismiss/", {"note": "a\x00b"}, content_type="application/json").status_code
+        == 400
+    )
+    force_close = client.post(
+        "/api/v1/conversations/c-1/force-close/",
+        {"reason": "a\x00b"},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY='"k-nul"',
+    )
+    assert force_close.status_code == 400
+    assert client.get("/api/v1/findings/1/").json()["status"] == "open"
+
+
 def test_the_schema_documents_every_routed_api_operation(admin_user):
     out = StringIO()
     call_command("spectacular", "--format", "openapi-json", stdout=out)
@@ -186,7 +225,8 @@ EXAMPLES_PER_OPERATION = 6
 
 def test_every_documented_operation_answers_401_without_credentials(loaded_schema):
     """Valid and invalid generated requests, schema examples too, with no Authorization header:
-    always 401 problem+json (a request whose generated path matches no route is a plain 404)."""
+    always 401 problem+json (a request whose generated path matches no route is a plain 404, one with
+    a NUL character a 400)."""
     failures, operations, calls = [], 0, []
     for result in loaded_schema.get_all_operations():
         operation = result.ok()
@@ -215,6 +255,10 @@ def test_every_documented_operation_answers_401_without_credentials(loaded_schem
                 resolve(path)
             except Resolver404:
                 assert response.status_code == 404, (path, response.status_code)
+                return
+            if "%00" in response.request.url.lower():
+                # Refused before authentication by console.middleware.RefuseNulMiddleware: nothing served.
+                assert response.status_code == 400, (path, response.status_code)
                 return
             assert response.status_code == 401, (case.method, path, response.status_code, response.text[:300])
             assert response.headers["content-type"] == ["application/problem+json"]
