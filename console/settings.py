@@ -131,7 +131,16 @@ REDIS_URL = parse_redis_url(env_str("REDIS_URL")) if env_str("REDIS_URL") else "
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # A consumer waits for its messages with a blocking BZPOPMIN of 5 s (channels_redis brpop_timeout);
+    # redis-py 8 reads with a 5 s socket timeout by default, so an idle socket's wait timed out on the
+    # client first and the consumer crashed (1011, found by tests/reliability/test_soak.py). The read
+    # timeout must outlast the blocking pop; a dead connection still surfaces within it.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
