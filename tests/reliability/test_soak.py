@@ -345,6 +345,8 @@ class Uvicorn:
                 "off",
                 "--backlog",
                 "1024",
+                "--timeout-graceful-shutdown",
+                "3",
             ],
             cwd=ROOT,
             env=env,
@@ -532,6 +534,7 @@ def test_a_soak_leaves_no_errors_no_growth_and_no_backlog(transactional_db, redi
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
     env = server_env(redis_server.url)
+    marks = {"begin": time.monotonic()}
     server = Uvicorn(env, tmp_path / "uvicorn.log")
     worker = CeleryProcess(
         "worker",
@@ -543,6 +546,7 @@ def test_a_soak_leaves_no_errors_no_growth_and_no_backlog(transactional_db, redi
     sampler = None
     try:
         worker.wait_for(" ready.")
+        marks["ready"] = time.monotonic()
         sampler = Sampler(
             {
                 "server": (server.process.pid, False),
@@ -554,10 +558,12 @@ def test_a_soak_leaves_no_errors_no_growth_and_no_backlog(transactional_db, redi
         sampler.start()
         traffic = Traffic()
         outcome = asyncio.run(soak(server.base, cookie, deployment.key, traffic, secret))
+        marks["traffic"] = time.monotonic()
         # The backlog drains once the traffic stops (bounded wait).
         drained = wait_until(
             lambda: sampler.depth() == 0 and PendingDetection.objects.count() == 0, 60, "the queue to drain"
         )
+        marks["drained"] = time.monotonic()
         sampler.stop.set()
         sampler.join(timeout=10)
     finally:
@@ -565,7 +571,9 @@ def test_a_soak_leaves_no_errors_no_growth_and_no_backlog(transactional_db, redi
             sampler.stop.set()
             sampler.join(timeout=10)
         worker.stop()
+        marks["worker-stop"] = time.monotonic()
         server.stop()
+    marks["stopped"] = time.monotonic()
     samples = sampler.samples
     server_log = (tmp_path / "uvicorn.log").read_text()
     worker_log = worker.output()
@@ -595,6 +603,8 @@ def test_a_soak_leaves_no_errors_no_growth_and_no_backlog(transactional_db, redi
         f"median {statistics.median(samples.depth)}; "
         f"detection marks max {max(samples.marks)}; drained: {bool(drained)}"
     )
+    phases = list(marks.items())
+    lines.append("wall: " + ", ".join(f"{name} {at - phases[i][1]:.1f} s" for i, (name, at) in enumerate(phases[1:])))
     print("\n" + "\n".join(lines))
 
     # --- no error answers ---
