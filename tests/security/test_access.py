@@ -59,15 +59,20 @@ def world(roles):
     """Rows behind every sample URL, so that a view leaking data would have data to leak."""
     conversation = make_conversation("c-1")
     make_message(conversation, "m-1", 1)
-    make_finding("c-1", id=1)
+    finding = make_finding("c-1")
     response = post_native(
         Client(),
         event("evt-access", "message.created", "c-1", 2, {"messageId": "m-2", "direction": "inbound", "text": "hello"}),
     )
     assert response.status_code == 200
     receipt = WebhookReceipt.objects.get(event_id="evt-access")
-    WebhookReceipt.objects.filter(pk=receipt.pk).update(id=1)
-    return {"conversation_id": "c-1", "finding_id": 1, "receipt_id": 1, "pk": 1, "object_id": "c-1"}
+    return {
+        "conversation_id": "c-1",
+        "finding_id": finding.pk,
+        "receipt_id": receipt.pk,
+        "pk": finding.pk,
+        "object_id": "c-1",
+    }
 
 
 def _samples(route, world) -> list[str]:
@@ -179,11 +184,10 @@ def test_a_nul_in_the_path_or_the_query_is_a_400_for_every_route(where, world, a
 def test_a_nul_in_a_written_note_or_reason_is_a_400(world, admin_user):
     client = Client(raise_request_exception=False)
     client.force_login(admin_user)
-    assert client.post("/findings/1/resolve/", {"note": "a\x00b"}).status_code == 400  # was a 500
-    assert (
-        client.post("/api/v1/findings/1/dismiss/", {"note": "a\x00b"}, content_type="application/json").status_code
-        == 400
-    )
+    finding = world["finding_id"]
+    assert client.post(f"/findings/{finding}/resolve/", {"note": "a\x00b"}).status_code == 400  # was a 500
+    dismiss = client.post(f"/api/v1/findings/{finding}/dismiss/", {"note": "a\x00b"}, content_type="application/json")
+    assert dismiss.status_code == 400
     force_close = client.post(
         "/api/v1/conversations/c-1/force-close/",
         {"reason": "a\x00b"},
@@ -191,7 +195,7 @@ def test_a_nul_in_a_written_note_or_reason_is_a_400(world, admin_user):
         HTTP_IDEMPOTENCY_KEY='"k-nul"',
     )
     assert force_close.status_code == 400
-    assert client.get("/api/v1/findings/1/").json()["status"] == "open"
+    assert client.get(f"/api/v1/findings/{finding}/").json()["status"] == "open"
 
 
 def test_the_schema_documents_every_routed_api_operation(admin_user):
