@@ -2,7 +2,7 @@
 
 Refusals happen at the handshake (close before accept → HTTP 403): anonymous users,
 users without a console role, foreign origins (AllowedHostsOriginValidator in asgi.py),
-and unknown conversations.
+unknown conversations, and paths that are not a route (``refuse``).
 """
 
 from __future__ import annotations
@@ -115,7 +115,20 @@ class ConversationConsumer(LiveConsumer):
     def _conversation_exists(self) -> bool:
         from conversations.models import Conversation
 
-        return Conversation.objects.filter(pk=self.scope["url_route"]["kwargs"]["conversation_id"]).exists()
+        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        if "\x00" in conversation_id:  # PostgreSQL text holds no NUL: no such conversation, not a 500
+            return False
+        return Conversation.objects.filter(pk=conversation_id).exists()
 
     def group_names(self) -> list[str]:
         return [conversation_group(self.scope["url_route"]["kwargs"]["conversation_id"])]
+
+
+async def refuse(scope, receive, send):
+    """A websocket path that is no route: close before accepting (the server answers HTTP 403).
+
+    Without it, Channels' URLRouter raises for an unknown path and the server answers 500.
+    """
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close"})

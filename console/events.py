@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
@@ -85,9 +85,15 @@ class _Sender:
         self._local = threading.local()
 
     def push_many(self, layer, messages: list[tuple[str, dict]]) -> None:
-        loop = self._loop()
         try:
-            loop.run_until_complete(self._send_all(layer, messages))
+            if _server_loop() is not None:
+                # Under an ASGI server each request's sync code runs in a thread of its own: a loop per
+                # thread was a loop, a connection pool (channels_redis keeps one per loop, for ever) and a
+                # Redis connection per request, never freed (tests/reliability/test_soak.py). The
+                # server's own loop is running: async_to_sync sends from it, on its one pool.
+                async_to_sync(self._send_all)(layer, messages)
+            else:
+                self._loop().run_until_complete(self._send_all(layer, messages))
         except Exception:  # a live push is best effort: the change itself is committed
             log.warning("live push of %d messages failed", len(messages), exc_info=True)
 
@@ -126,6 +132,14 @@ class _Sender:
         if getattr(local, "loop", None) is None or local.pid != os.getpid():  # a forked child makes its own
             local.loop, local.pid = asyncio.new_event_loop(), os.getpid()
         return local.loop
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The ASGI server's running event loop when this sync code was called from it (sync_to_async)."""
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
 
 
 PUSHER = _Sender()

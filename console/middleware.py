@@ -59,3 +59,23 @@ class ContentSecurityPolicyMiddleware:
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         return response
+
+
+class RefuseNulMiddleware:
+    """400 for a NUL character (``%00``) in the path or the query string, before any view runs.
+
+    PostgreSQL text cannot hold NUL: a lookup with one raises in the database driver, which every
+    view would otherwise answer with a 500. No identifier or filter of the console contains one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            from console.problems import ProblemResponse
+
+            return ProblemResponse(400, "the path or query string contains a NUL character (%00)")
+        return self.get_response(request)

@@ -8,7 +8,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -226,6 +226,8 @@ def finding_list(request):
 def finding_close(request, pk: int, status: str):
     finding = get_object_or_404(Finding, pk=pk)
     note = request.POST.get("note", "").strip()[:1000]
+    if "\x00" in note:  # PostgreSQL text holds no NUL (the API's serializer refuses it the same way)
+        return HttpResponseBadRequest("the note contains a NUL character")
     if diagnostic_actions.close_finding(
         finding,
         status=status,

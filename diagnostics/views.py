@@ -105,7 +105,9 @@ def _over_quota(deployment: WidgetDeployment, wait: int, cors: dict):
 
 def _receive(request, origin: str):
     key = request.headers.get(DEPLOYMENT_KEY_HEADER, "").strip()
-    deployment = WidgetDeployment.objects.filter(key=key).first() if key and len(key) <= 64 else None
+    deployment = (
+        WidgetDeployment.objects.filter(key=key).first() if key and len(key) <= 64 and "\x00" not in key else None
+    )
     if deployment is None:
         headers = _cors(origin) if _allowed_by_any(origin) else {"Vary": "Origin"}
         detail = f"{DEPLOYMENT_KEY_HEADER} is missing" if not key else f"{DEPLOYMENT_KEY_HEADER} names no deployment"

@@ -1,11 +1,14 @@
-"""Permission matrix: every endpoint × (anonymous, outsider, supervisor, admin, API client per scope)."""
+"""Permission matrix: every routed API operation × (anonymous, a user with no role, supervisor, admin,
+an API client per scope). The operations come from the URL resolver."""
 
 from __future__ import annotations
 
 import pytest
 from django.test import Client
 
+from console.permissions import SCOPES
 from tests.api.conftest import make_conversation, make_finding, make_message
+from tests.security.routes import api_operations
 from tests.webhooks import event, post_native
 
 pytestmark = pytest.mark.django_db
@@ -28,26 +31,38 @@ ALLOWED = {
     "admin": {"admin", "client:admin"},
 }
 
-# (method, path, scope, status when allowed); {finding} and {receipt} are filled in per test.
-ENDPOINTS = [
-    ("get", "/api/v1/conversations/", "read", 200),
-    ("get", "/api/v1/conversations/c-1/", "read", 200),
-    ("get", "/api/v1/conversations/c-1/messages/", "read", 200),
-    ("get", "/api/v1/conversations/c-1/participants/", "read", 200),
-    ("get", "/api/v1/conversations/c-1/handoffs/", "read", 200),
-    ("get", "/api/v1/conversations/c-1/findings/", "read", 200),
-    ("get", "/api/v1/conversations/c-1/timeline/", "read", 200),
-    ("post", "/api/v1/conversations/c-1/force-close/", "force-close", 200),
-    ("get", "/api/v1/findings/", "read", 200),
-    ("get", "/api/v1/findings/{finding}/", "read", 200),
-    ("post", "/api/v1/findings/{finding}/resolve/", "findings", 200),
-    ("post", "/api/v1/findings/{finding}/dismiss/", "findings", 200),
-    ("get", "/api/v1/socket-health/", "read", 200),
-    ("get", "/api/v1/audit/", "admin", 200),
-    ("get", "/api/v1/webhook-receipts/", "admin", 200),
-    ("get", "/api/v1/webhook-receipts/{receipt}/", "admin", 200),
-    ("post", "/api/v1/webhook-receipts/{receipt}/replay/", "admin", 200),
-]
+# The scope each operation needs and its status when allowed, keyed by URL name and method. The
+# matrix below runs over the operations the URL resolver knows (tests/security/routes.py), not over
+# this table: a new endpoint without a row here fails, and so does a row for an endpoint that is gone.
+EXPECTED = {
+    ("api:conversation-list", "get"): ("read", 200),
+    ("api:conversation", "get"): ("read", 200),
+    ("api:conversation-messages", "get"): ("read", 200),
+    ("api:conversation-participants", "get"): ("read", 200),
+    ("api:conversation-handoffs", "get"): ("read", 200),
+    ("api:conversation-findings", "get"): ("read", 200),
+    ("api:conversation-timeline", "get"): ("read", 200),
+    ("api:conversation-force-close", "post"): ("force-close", 200),
+    ("api:finding-list", "get"): ("read", 200),
+    ("api:finding", "get"): ("read", 200),
+    ("api:finding-resolve", "post"): ("findings", 200),
+    ("api:finding-dismiss", "post"): ("findings", 200),
+    ("api:socket-health", "get"): ("read", 200),
+    ("api:audit-list", "get"): ("admin", 200),
+    ("api:webhook-receipt-list", "get"): ("admin", 200),
+    ("api:webhook-receipt", "get"): ("admin", 200),
+    ("api:webhook-receipt-replay", "post"): ("admin", 200),
+}
+OPERATIONS = api_operations()
+
+
+def test_every_routed_api_operation_has_exactly_one_row():
+    routed = {(route.name, method) for route, method in OPERATIONS}
+    assert routed - set(EXPECTED) == set(), "new API operations without a row in EXPECTED"
+    assert set(EXPECTED) - routed == set(), "rows in EXPECTED for operations that are no longer routed"
+    # Every persona the roles and scopes define is in the matrix (console/permissions.py).
+    assert {f"client:{scope}" for scope in SCOPES} <= set(PERSONAS)
+    assert {"anonymous", "outsider", "supervisor", "admin"} <= set(PERSONAS)
 
 
 def _credentials(persona, client, request):
@@ -77,11 +92,14 @@ def world(fake_force_close):
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize(("method", "path", "scope", "ok"), ENDPOINTS, ids=[f"{m} {p}" for m, p, _s, _o in ENDPOINTS])
-def test_it_checks_permissions(method, path, scope, ok, persona, world, request, roles):
+@pytest.mark.parametrize(("route", "method"), OPERATIONS, ids=[f"{m} {r.route}" for r, m in OPERATIONS])
+def test_it_checks_permissions(route, method, persona, world, request, roles):
+    if (route.name, method) not in EXPECTED:
+        pytest.fail(f"{method.upper()} /{route.route} ({route.name}) has no row in EXPECTED: say who may call it")
+    scope, ok = EXPECTED[(route.name, method)]
     client = Client()
     headers = _credentials(persona, client, request)
-    url = path.format(**world)
+    url = route.url(conversation_id="c-1", finding_id=world["finding"], receipt_id=world["receipt"])
     if method == "post":
         body = {"reason": "ghost session"} if "force-close" in url else {}
         headers["HTTP_IDEMPOTENCY_KEY"] = f'"key-{persona}"'

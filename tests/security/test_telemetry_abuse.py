@@ -111,6 +111,7 @@ def test_a_look_alike_origin_is_refused_with_403_and_no_cors(client, deployment,
         "' OR '1'='1",
         "%",
         "wd_*",
+        "wd_\x00key",  # NUL: PostgreSQL text cannot hold it (only the test client can send it)
     ],
 )
 def test_a_missing_or_forged_key_is_refused_with_401(client, deployment, key):
