@@ -261,8 +261,11 @@ def test_every_documented_operation_answers_401_without_credentials(loaded_schem
                 assert response.status_code == 404, (path, response.status_code)
                 return
             if "%00" in response.request.url.lower():
-                # Refused before authentication by console.middleware.RefuseNulMiddleware: nothing served.
-                assert response.status_code == 400, (path, response.status_code)
+                # Refused before authentication by console.middleware.RefuseNulMiddleware, or by the
+                # authentication when the generated escape does not reach Django as a NUL (seen once in a
+                # full CI run, not reproducible alone): either way a problem, nothing served.
+                assert response.status_code in (400, 401), (path, response.status_code)
+                assert response.headers["content-type"] == ["application/problem+json"]
                 return
             assert response.status_code == 401, (case.method, path, response.status_code, response.text[:300])
             assert response.headers["content-type"] == ["application/problem+json"]
