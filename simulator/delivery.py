@@ -13,6 +13,11 @@ must absorb, at the configured rates:
 * out of order: an event swapped with the next one of the same conversation (only for
   deliveries marked reorderable).
 
+Across conversations deliveries run in parallel, except that a delivery marked ``after`` waits
+until the conversation it names has nothing left to deliver: a returning customer's new
+conversation starts seconds after the previous one closed, and at the test speeds (hundreds of
+story seconds per second) those seconds would shrink below one delivery's round trip.
+
 Telemetry: beacons are batched per page origin (one ``Origin`` header per request, at most
 100 beacons) and posted to ``/telemetry/`` with the deployment key.
 """
@@ -101,6 +106,9 @@ class WebhookSender:
         self._queues: dict[str, deque[Delivery]] = {}
         self._ready: deque[str] = deque()
         self._busy: set[str] = set()
+        # Conversations whose next delivery waits for another conversation's: {that id: [waiting ids]}.
+        self._waiting: dict[str, list[str]] = {}
+        self._held: set[str] = set()
         self._pending = 0
         self._cond = threading.Condition()
         self._stopping = threading.Event()
@@ -122,7 +130,8 @@ class WebhookSender:
                 queue = self._queues.setdefault(delivery.conversation_id, deque())
                 queue.append(delivery)
                 self._pending += 1
-                if delivery.conversation_id not in self._busy and delivery.conversation_id not in self._ready:
+                waiting = delivery.conversation_id in self._held or delivery.conversation_id in self._ready
+                if delivery.conversation_id not in self._busy and not waiting:
                     self._ready.append(delivery.conversation_id)
             self._cond.notify_all()
 
@@ -151,12 +160,19 @@ class WebhookSender:
 
     def _take(self) -> tuple[str, Delivery] | None:
         with self._cond:
-            while not self._ready:
-                if self._stopping.is_set():
-                    return None
-                self._cond.wait(0.5)
-            conversation_id = self._ready.popleft()
-            queue = self._queues[conversation_id]
+            while True:
+                while not self._ready:
+                    if self._stopping.is_set():
+                        return None
+                    self._cond.wait(0.5)
+                conversation_id = self._ready.popleft()
+                queue = self._queues[conversation_id]
+                after = queue[0].after
+                if not (after and (after in self._queues or after in self._busy)):
+                    break
+                # Held until the conversation it follows has nothing left to deliver (released in _done).
+                self._waiting.setdefault(after, []).append(conversation_id)
+                self._held.add(conversation_id)
             delivery = queue.popleft()
             if (
                 delivery.reorderable
@@ -181,6 +197,9 @@ class WebhookSender:
                 self._ready.append(conversation_id)
             elif queue is not None:
                 del self._queues[conversation_id]
+                for waiting in self._waiting.pop(conversation_id, ()):
+                    self._held.discard(waiting)
+                    self._ready.append(waiting)
             self._cond.notify_all()
 
     def _work(self) -> None:

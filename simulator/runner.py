@@ -128,7 +128,7 @@ class ScenarioRun:
                 custom=plan.custom,
                 rng=random.Random(plan.rng_seed),
             )
-            self._emit(plan.id, changes)
+            self._emit(plan.id, changes, after=plan.follows)
         self.simulation.started(self.spec, plan)
 
     def op(self, plan: ConversationPlan, name: str, when: datetime, *, lost: bool = False, **arguments) -> None:
@@ -144,12 +144,13 @@ class ScenarioRun:
                 raise ConversationGone from None
             self._emit(plan.id, changes, lost=lost)
 
-    def _emit(self, conversation_id: str, changes: list, *, lost: bool = False) -> None:
+    def _emit(self, conversation_id: str, changes: list, *, lost: bool = False, after: str = "") -> None:
         conversation = self.platform.get(conversation_id)
         deliveries = render(conversation, changes, self.simulation.config.secrets)
         for delivery in deliveries:
             delivery.reorderable = self.script.healthy
             delivery.lost = lost
+            delivery.after = after
         self.simulation.webhooks.submit(deliveries)
 
     def beacons(self, widget: WidgetPlan, beacons: list[tuple[str, float, dict]]) -> None:

@@ -80,6 +80,7 @@ def healthy(s: Script) -> None:
         # A returning customer: the stored id is validated, the platform says it is closed, so
         # the widget starts a new conversation (guide, Step 3: the validation pattern).
         again = s.conversation(same_customer_as=conversation)
+        again.follows = conversation.id
         at = end + s.rng.uniform(4, 8)
         s.start(again, at)
         s.session_init(widget, again, at, stored=conversation, stored_age=at, validated=True, result="new")

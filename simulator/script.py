@@ -96,6 +96,8 @@ class ConversationPlan:
     rng_seed: str
     # (message id, sender, occurred) in the order they are said.
     messages: list[tuple[str, str, float]] = field(default_factory=list)
+    # The conversation whose webhooks are delivered before this one's start (a returning customer).
+    follows: str = ""
 
     @property
     def tenant(self) -> str:

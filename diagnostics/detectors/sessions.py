@@ -40,11 +40,20 @@ def duplicate_conversation(facts: ConversationFacts):
     start = _start_of(facts)
     if start is None:
         return Clear("the conversation's start is not known")
+    # The widget asked the platform about its stored id and was told to start anew (guide, Step 3):
+    # that conversation was over for the platform, whatever the mirror has received of its close yet.
+    validated_over = {
+        b.payload.get("storedConversationId")
+        for b in facts.beacons_of(BeaconKind.SESSION_INIT)
+        if b.payload.get("validated") is True and b.payload.get("validationResult") == "new"
+    }
     firsts = []
     for sibling in facts.customer_siblings:
+        if sibling.id in validated_over:
+            continue
         if _earlier(sibling, start, facts.conversation_id) and sibling.open_at(start):
             firsts.append(("customerKey", facts.conversation.customer_key, sibling))
-    seen = {sibling.id for _, _, sibling in firsts}
+    seen = {sibling.id for _, _, sibling in firsts} | validated_over
     for link in facts.session_links:
         sibling = facts.linked_summaries.get(link.conversation_id)
         if sibling is None or sibling.id == facts.conversation_id or sibling.id in seen:

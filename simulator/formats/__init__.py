@@ -34,6 +34,9 @@ class Delivery:
     reorderable: bool = True
     # The platform never delivers it (fault: a close webhook lost for good).
     lost: bool = False
+    # A conversation whose queued deliveries go first (a returning customer's new conversation
+    # follows the close of the previous one, seconds apart in the story; see simulator/delivery.py).
+    after: str = ""
 
     @property
     def path(self) -> str:

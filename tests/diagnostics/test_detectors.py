@@ -123,6 +123,24 @@ def test_it_raises_duplicate_conversation_for_one_browser_session_that_lost_its_
     assert (first["conversationId"], first["linkedBy"], first["key"]) == ("c-first", "sessionKey", "s-1")
 
 
+def test_a_stored_id_the_platform_said_was_over_is_no_duplicate_while_its_close_is_still_on_the_way(scene, deployment):
+    # The widget validated its stored id, was told to start anew, and did (guide, Step 3): the first
+    # conversation was over for the platform even though its close webhook has not arrived yet.
+    active(scene, "c-first", customer_key="cust-42")
+    scene.send(deployment, scene.init("s-1", seconds=5, conversation_id="c-first"))
+    scene.send(deployment, scene.init("s-1", seconds=90, conversation_id="c-next", storedConversationId="c-first"))
+    scene.start("c-next", seconds=90, customer_key="cust-42")
+    assert all_findings() == set()
+
+
+def test_the_same_return_without_the_stored_id_is_a_duplicate(scene, deployment):
+    active(scene, "c-first", customer_key="cust-42")
+    scene.send(deployment, scene.init("s-1", seconds=5, conversation_id="c-first"))
+    scene.send(deployment, scene.init("s-1", seconds=90, conversation_id="c-next"))
+    scene.start("c-next", seconds=90, customer_key="cust-42")
+    assert open_findings() == {("duplicate_conversation", "c-next")}
+
+
 # --- unvalidated_resume -----------------------------------------------------------------------------
 
 

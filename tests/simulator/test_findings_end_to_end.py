@@ -78,16 +78,10 @@ def test_every_injected_fault_is_found_and_no_healthy_conversation_has_a_finding
     missing = [f for f in summary["faults"] if (f["kind"], f["conversationId"]) not in found]
     assert not missing, f"injected but not found: {missing}; found: {sorted(found)}"
     healthy = set(summary["healthy"])
-    on_healthy = Finding.objects.filter(conversation_id__in=healthy)
-    # Deliveries race across conversations (a returning customer's new start can overtake the
-    # close of the previous conversation): a duplicate seen on such incomplete facts is resolved
-    # by the detectors themselves as soon as the close arrives. What must never happen is a
-    # finding that stands on a healthy conversation.
-    standing = [(f.kind, f.conversation_id, f.evidence) for f in on_healthy if f.status == "open"]
-    assert not standing, f"findings open on healthy conversations: {standing}"
-    for finding in on_healthy:
-        assert finding.resolved_by == "system:diagnostics.tasks.run_detectors", (finding.kind, finding.resolved_by)
-        assert finding.kind in ("duplicate_conversation", "cross_origin_reset"), finding.kind
+    on_healthy = [
+        (f.kind, f.status, f.conversation_id, f.evidence) for f in Finding.objects.filter(conversation_id__in=healthy)
+    ]
+    assert not on_healthy, f"findings raised on healthy conversations: {on_healthy}"
 
 
 @pytest.mark.slow
