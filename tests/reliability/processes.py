@@ -220,7 +220,7 @@ class ConsoleServer:
     requests are handled concurrently by separate processes and database connections.
     """
 
-    def __init__(self, env: dict, log_path: Path, *, workers: int = 1):
+    def __init__(self, env: dict, log_path: Path, *, workers: int = 1, options: tuple[str, ...] = ()):
         self.port = free_port()
         self.log_path = log_path
         self.log = open(log_path, "a")  # noqa: SIM115 - closed in stop()
@@ -239,6 +239,7 @@ class ConsoleServer:
                 "--no-access-log",
                 "--lifespan",
                 "off",
+                *options,
             ],
             cwd=ROOT,
             env=env,

@@ -33,14 +33,11 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import redis
 from django.conf import settings
@@ -54,8 +51,13 @@ from conversations.models import WebhookReceipt
 from diagnostics.actions import create_deployment
 from diagnostics.models import PendingDetection, TelemetryBeacon
 from tests.conftest import require_service
-from tests.console.broker import free_port
-from tests.reliability.processes import ROOT, CeleryProcess, RedisServer, wait_until
+from tests.reliability.processes import (
+    CeleryProcess,
+    ConsoleServer,
+    RedisServer,
+    database_url_for_children,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -302,9 +304,6 @@ def pct(values: list[float], p: float) -> float:
 
 
 def server_env(redis_url: str) -> dict:
-    db = connection.settings_dict
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CELERY_"))}
     env.update(
         # The production settings with the test ones' static storage (no collectstatic manifest needed).
@@ -312,7 +311,7 @@ def server_env(redis_url: str) -> dict:
         DEBUG="0",
         SECRET_KEY=settings.SECRET_KEY,  # the session cookies made here must verify there
         CONSOLE_ENV_FILE="/nonexistent",
-        DATABASE_URL=f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}",
+        DATABASE_URL=database_url_for_children(),
         DATABASE_POOL_SIZE="8",
         REDIS_URL=redis_url,
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -323,64 +322,6 @@ def server_env(redis_url: str) -> dict:
         PYTHONUNBUFFERED="1",
     )
     return env
-
-
-class Uvicorn:
-    def __init__(self, env: dict, log_path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "console.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-                "--lifespan",
-                "off",
-                "--backlog",
-                "1024",
-                "--timeout-graceful-shutdown",
-                "3",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-        def answers():
-            if self.process.poll() is not None:
-                raise AssertionError(f"uvicorn exited: {log_path.read_text()[-3000:]}")
-            try:
-                return httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(answers, 30, "uvicorn to answer /healthz", interval=0.2)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
-
-
-# --- the run ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -567,7 +508,10 @@ def test_a_soak_leaves_no_errors_no_growth_and_no_backlog(transactional_db, redi
 
     env = server_env(redis_server.url)
     marks = {"begin": time.monotonic()}
-    server = Uvicorn(env, tmp_path / "uvicorn.log")
+    server = ConsoleServer(
+        env, tmp_path / "uvicorn.log", options=("--backlog", "1024", "--timeout-graceful-shutdown", "3")
+    )
+    server.wait_ready(30)
     worker = CeleryProcess(
         "worker",
         env,
@@ -589,7 +533,7 @@ def test_a_soak_leaves_no_errors_no_growth_and_no_backlog(transactional_db, redi
         )
         sampler.start()
         traffic = Traffic()
-        outcome = asyncio.run(soak(server.base, cookie, deployment.key, traffic, secret))
+        outcome = asyncio.run(soak(server.url, cookie, deployment.key, traffic, secret))
         marks["traffic"] = time.monotonic()
         # The backlog drains once the traffic stops (bounded wait).
         drained = wait_until(
