@@ -10,18 +10,15 @@ claims rows with a conditional UPDATE that PostgreSQL re-checks after a concurre
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from conversations.models import Conversation
-from tests.conftest import require_service
 from tests.console.broker import celery_broker, install_detectors_task
 from tests.reliability.processes import (
     CeleryServices,
-    RedisServer,
     console_env,
     database_url_for_children,
     expiry_facts,
@@ -34,15 +31,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 TTL = 60
 HOLD_SECONDS = 1.5  # each sweep keeps its transaction (and the rows it claimed) this long
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    require_service("redis-server", shutil.which("redis-server") is not None, "redis-server is not installed")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def conversations(prefix: str, count: int, idle_for: timedelta) -> list[str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import threading
 import time
 
@@ -31,13 +30,11 @@ from django.conf import settings
 from console.models import DeferredJob
 from conversations.models import WebhookReceipt
 from diagnostics.models import PendingDetection
-from tests.conftest import require_service
 from tests.console.broker import celery_broker, install_detectors_task
 from tests.reliability.processes import (
     CeleryServices,
     ConsoleServer,
     NativeSender,
-    RedisServer,
     console_env,
     database_url_for_children,
     schedule_every_second,
@@ -112,15 +109,6 @@ def started(conversation_id: str) -> dict:
 def message(conversation_id: str, seq: int) -> dict:
     data = {"messageId": f"m-{seq}", "participantId": "cu", "direction": "inbound", "text": f"line {seq}"}
     return event(f"{conversation_id}-{seq}", "message.created", conversation_id, seq, data)
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    require_service("redis-server", shutil.which("redis-server") is not None, "redis-server is not installed")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_webhooks_are_stored_follow_ups_run_and_live_pages_reconnect_across_a_redis_outage(

@@ -31,7 +31,6 @@ import json
 import os
 import random
 import re
-import shutil
 import statistics
 import threading
 import time
@@ -50,11 +49,9 @@ from conversations.ingest.native import sign
 from conversations.models import WebhookReceipt
 from diagnostics.actions import create_deployment
 from diagnostics.models import PendingDetection, TelemetryBeacon
-from tests.conftest import require_service
 from tests.reliability.processes import (
     CeleryProcess,
     ConsoleServer,
-    RedisServer,
     database_url_for_children,
     wait_until,
 )
@@ -487,15 +484,6 @@ async def soak(base: str, cookie: str, deployment_key: str, traffic: Traffic, se
     for socket in sockets.values():
         await socket.close()
     return outcome
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    require_service("redis-server", shutil.which("redis-server") is not None, "redis-server is not installed")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.timeout(SOAK_SECONDS + 240)

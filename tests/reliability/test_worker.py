@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -23,13 +22,11 @@ from conversations.actions import force_close
 from conversations.models import Conversation, ForceCloseRequest, WebhookReceipt
 from conversations.tasks import expire_stale_sessions, force_close_retry
 from diagnostics.models import PendingDetection
-from tests.conftest import require_service
 from tests.console.broker import celery_broker, install_detectors_task
 from tests.conversations.lifecycle import start_conversation
 from tests.reliability.processes import (
     CeleryServices,
     FakePlatform,
-    RedisServer,
     console_env,
     database_url_for_children,
     expiry_facts,
@@ -44,15 +41,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 # Short lease and visibility timeout so that a killed worker's task comes back within seconds.
 LEASE_SECONDS = 3
 VISIBILITY_SECONDS = 5
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    require_service("redis-server", shutil.which("redis-server") is not None, "redis-server is not installed")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
