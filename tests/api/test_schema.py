@@ -10,9 +10,6 @@ import schemathesis
 from django.core import signals
 from django.core.management import call_command
 from django.db import close_old_connections
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -24,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 from conversations.models import Handoff, Participant, WebhookReceipt
 from tests.api.conftest import make_conversation, make_finding, make_message
 from tests.base import issue_token
+from tests.schemacases import check_every_operation
 
 
 def _schema() -> dict:
@@ -144,30 +142,10 @@ def test_every_operation_answers_as_documented(api_schema):
     No 5xx; status codes, content types, bodies and headers as the schema says. (One test over all
     operations rather than schemathesis' pytest plugin, whose lazy loader does not run on pytest 9.)
     """
-    failures, operations = [], 0
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
-        strategy = st.one_of(
-            *api_schema.get_strategies_from_examples(operation),
-            operation.as_strategy(GenerationMode.POSITIVE),
-            operation.as_strategy(GenerationMode.NEGATIVE),
-        )
-
-        @given(case=strategy)
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def call(case):
-            case.call_and_validate(headers=api_schema.test_headers, checks=CHECKS)
-
-        try:
-            call()
-        except Exception as error:  # noqa: BLE001 - collect every operation's failure, then report them all
-            failures.append(f"{operation.label}: {error}")
+    operations, failures = check_every_operation(
+        api_schema,
+        lambda case: case.call_and_validate(headers=api_schema.test_headers, checks=CHECKS),
+        EXAMPLES_PER_OPERATION,
+    )
     assert operations >= 17
     assert not failures, "\n\n".join(failures)

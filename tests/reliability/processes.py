@@ -37,6 +37,20 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.1):
     return result
 
 
+def stop_group(process: subprocess.Popen, grace: float = 15) -> None:
+    """SIGTERM to a process started in its own session, SIGKILL of its whole group after ``grace``
+    seconds, and SIGKILL of the group anyway for children it left behind (pool workers)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 class RedisServer:
     """A private, non-persistent redis-server that a test may stop and start again on the same port."""
 
@@ -125,15 +139,7 @@ class CeleryProcess:
 
     def stop(self) -> None:
         """Warm shutdown (SIGTERM to the main process: running tasks finish), SIGKILL after 15 s."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # any pool child left behind
+        stop_group(self.process)
         self.log.close()
 
 
@@ -274,15 +280,7 @@ class ConsoleServer:
 
     def stop(self) -> None:
         """SIGTERM (graceful: requests in flight finish), SIGKILL of the whole group after 15 s."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # a worker left behind by the supervisor
+        stop_group(self.process)
         self.log.close()
 
 

@@ -27,13 +27,11 @@ from django.core.management import call_command
 from django.db import close_old_connections
 from django.test import Client
 from django.urls import Resolver404, resolve
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
 
 from conversations.ingest import PUBLIC_SOURCES
 from conversations.models import WebhookReceipt
 from tests.api.conftest import make_conversation, make_finding, make_message
+from tests.schemacases import check_every_operation
 from tests.security.routes import all_routes, api_operations, api_routes
 from tests.webhooks import event, post_native
 
@@ -231,50 +229,31 @@ def test_every_documented_operation_answers_401_without_credentials(loaded_schem
     """Valid and invalid generated requests, schema examples too, with no Authorization header:
     always 401 problem+json (a request whose generated path matches no route is a plain 404, one with
     a NUL character a 400)."""
-    failures, operations, calls = [], 0, []
-    for result in loaded_schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
-        strategy = st.one_of(
-            *loaded_schema.get_strategies_from_examples(operation),
-            operation.as_strategy(GenerationMode.POSITIVE),
-            operation.as_strategy(GenerationMode.NEGATIVE),
-        )
+    calls = []
 
-        @given(case=strategy)
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def call(case):
-            headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in ("authorization", "cookie")}
-            case.headers = headers
-            response = case.call()
-            calls.append(response.status_code)
-            path = urlsplit(response.request.url).path
-            try:
-                resolve(path)
-            except Resolver404:
-                assert response.status_code == 404, (path, response.status_code)
-                return
-            if "%00" in response.request.url.lower():
-                # Refused before authentication by console.middleware.RefuseNulMiddleware, or by the
-                # authentication when the generated escape does not reach Django as a NUL (seen once in a
-                # full CI run, not reproducible alone): either way a problem, nothing served.
-                assert response.status_code in (400, 401), (path, response.status_code)
-                assert response.headers["content-type"] == ["application/problem+json"]
-                return
-            assert response.status_code == 401, (case.method, path, response.status_code, response.text[:300])
-            assert response.headers["content-type"] == ["application/problem+json"]
-            assert response.headers["www-authenticate"][0].startswith("Bearer")
-
+    def check(case):
+        headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in ("authorization", "cookie")}
+        case.headers = headers
+        response = case.call()
+        calls.append(response.status_code)
+        path = urlsplit(response.request.url).path
         try:
-            call()
-        except Exception as error:  # noqa: BLE001 - collect every operation's failure, then report them all
-            failures.append(f"{operation.label}: {error}")
+            resolve(path)
+        except Resolver404:
+            assert response.status_code == 404, (path, response.status_code)
+            return
+        if "%00" in response.request.url.lower():
+            # Refused before authentication by console.middleware.RefuseNulMiddleware, or by the
+            # authentication when the generated escape does not reach Django as a NUL (seen once in a
+            # full CI run, not reproducible alone): either way a problem, nothing served.
+            assert response.status_code in (400, 401), (path, response.status_code)
+            assert response.headers["content-type"] == ["application/problem+json"]
+            return
+        assert response.status_code == 401, (case.method, path, response.status_code, response.text[:300])
+        assert response.headers["content-type"] == ["application/problem+json"]
+        assert response.headers["www-authenticate"][0].startswith("Bearer")
+
+    operations, failures = check_every_operation(loaded_schema, check, EXAMPLES_PER_OPERATION)
     assert operations == len(api_operations())
     assert calls.count(401) >= operations, calls
     assert not failures, "\n\n".join(failures)
